@@ -99,7 +99,8 @@ struct oo7_frame {
 /* ---- logging ---- */
 
 static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
-		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
 		      const char *fmt, ...)
@@ -160,7 +161,8 @@ static bool parse_encoding(const char *s, enum oo7_encoding *enc)
 static bool parse_socket(const char *s, const char **path)
 {
 	/* A relative path would depend on the host's cwd. */
-	if (s[0] != '/' || strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (s[0] != '/' ||
+	    strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return false;
 	*path = s;
 	return true;
@@ -201,8 +203,8 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 		       struct oo7_opts *o)
 {
 	*o = (struct oo7_opts){
-		.timeout_ms = OO7_TIMEOUT_DEFAULT_MS,
-		.encoding = OO7_ENC_DBUS,
+	    .timeout_ms = OO7_TIMEOUT_DEFAULT_MS,
+	    .encoding = OO7_ENC_DBUS,
 	};
 	for (int i = 0; i < argc; i++)
 		if (!parse_one(o, argv[i]))
@@ -322,8 +324,7 @@ static bool valid_utf8(const unsigned char *s)
  * Finds the PAM user and their passwd entry (owned by libpam). Returns
  * PAM_SUCCESS, or PAM_IGNORE when there is no user the daemon could take.
  */
-static int get_user(pam_handle_t *pamh, const char **user,
-		    struct passwd **pw)
+static int get_user(pam_handle_t *pamh, const char **user, struct passwd **pw)
 {
 	const void *item = NULL;
 
@@ -424,8 +425,9 @@ static int encode_frame(pam_handle_t *pamh, const struct oo7_opts *o,
 	size_t u = strlen(user), a = strlen(old), b = strlen(new), end;
 
 	if (u > OO7_FIELD_MAX || a > OO7_FIELD_MAX || b > OO7_FIELD_MAX) {
-		pam_syslog(pamh, LOG_ERR, "Password or user name too long; "
-					  "nothing sent");
+		pam_syslog(pamh, LOG_ERR,
+			   "Password or user name too long; "
+			   "nothing sent");
 		return PAM_IGNORE;
 	}
 	/* Prefix, byte and padding, three lengths, NUL, padding, offsets. */
@@ -532,7 +534,8 @@ static uint64_t time_left(uint64_t deadline)
 
 /* Formats a candidate path into path; true when it fits and exists. */
 static bool path_exists(char *path, size_t size, struct stat *st,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+			const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static bool path_exists(char *path, size_t size, struct stat *st,
 			const char *fmt, ...)
@@ -547,8 +550,7 @@ static bool path_exists(char *path, size_t size, struct stat *st,
 }
 
 /* The administrator's or the session's explicit choice, or NULL. */
-static const char *explicit_socket(pam_handle_t *pamh,
-				   const struct oo7_opts *o)
+static const char *explicit_socket(pam_handle_t *pamh, const struct oo7_opts *o)
 {
 	const char *env;
 
@@ -573,8 +575,10 @@ static int pick_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 	bool found;
 
 	if (chosen && (chosen[0] != '/' || strlen(chosen) >= size)) {
-		pam_syslog(pamh, LOG_ERR, "Ignoring socket path %s: not an "
-			   "absolute path short enough for a socket", chosen);
+		pam_syslog(pamh, LOG_ERR,
+			   "Ignoring socket path %s: not an "
+			   "absolute path short enough for a socket",
+			   chosen);
 		return PAM_IGNORE;
 	}
 	if (chosen)
@@ -665,7 +669,8 @@ static int check_peer(pam_handle_t *pamh, int fd, const char *path,
 		return PAM_SUCCESS;
 	pam_syslog(pamh, LOG_WARNING,
 		   "Refusing %s: its listener runs as uid %u, not as %s; "
-		   "nothing sent", path, (unsigned int)cred.uid, pw->pw_name);
+		   "nothing sent",
+		   path, (unsigned int)cred.uid, pw->pw_name);
 	return PAM_IGNORE;
 }
 
@@ -695,8 +700,10 @@ static int open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (r == PAM_SUCCESS)
 		r = connect_socket(pamh, o, path, deadline, fd);
 	if (restore_creds(&creds) < 0)
-		pam_syslog(pamh, LOG_CRIT, "Failed to restore the filesystem "
-			   "identity after reaching %s", path);
+		pam_syslog(pamh, LOG_CRIT,
+			   "Failed to restore the filesystem "
+			   "identity after reaching %s",
+			   path);
 	if (r == PAM_SUCCESS)
 		r = check_peer(pamh, *fd, path, pw);
 	if (r != PAM_SUCCESS && *fd >= 0) {
@@ -807,8 +814,8 @@ static bool parse_reply(enum oo7_encoding enc, const uint8_t *b, size_t n,
 }
 
 /* The daemon's message, bounded and with control bytes made visible. */
-static void log_refusal(pam_handle_t *pamh, enum oo7_op op,
-			const uint8_t *msg, size_t len)
+static void log_refusal(pam_handle_t *pamh, enum oo7_op op, const uint8_t *msg,
+			size_t len)
 {
 	char text[OO7_LOG_MSG_MAX + 1];
 	size_t i;
@@ -846,7 +853,8 @@ static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 			   strerror(-r));
 	} else if (got != len || len == 0 || len > sizeof(buf) ||
 		   !parse_reply(o->encoding, buf, len, &ok, &msg, &msg_len)) {
-		pam_syslog(pamh, LOG_WARNING, "Ignoring a malformed reply from "
+		pam_syslog(pamh, LOG_WARNING,
+			   "Ignoring a malformed reply from "
 			   "the daemon");
 	} else if (!ok) {
 		log_refusal(pamh, op, msg, msg_len);
@@ -875,8 +883,10 @@ static void deliver(pam_handle_t *pamh, const struct oo7_opts *o,
 	r = send_all(fd, frame.data, frame.len, deadline);
 	free_frame(&frame);
 	if (r < 0) {
-		pam_syslog(pamh, LOG_WARNING, "Failed to send the %s request "
-			   "for %s: %s", op_name(op), user, strerror(-r));
+		pam_syslog(pamh, LOG_WARNING,
+			   "Failed to send the %s request "
+			   "for %s: %s",
+			   op_name(op), user, strerror(-r));
 		goto out;
 	}
 	debug_log(pamh, o, "Sent the %s request for %s", op_name(op), user);
@@ -957,7 +967,8 @@ OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 	if (!old || !new)
 		pam_syslog(pamh, LOG_NOTICE,
 			   "No %s password (as when root sets it): the "
-			   "keyring was not re-keyed", old ? "new" : "old");
+			   "keyring was not re-keyed",
+			   old ? "new" : "old");
 	else
 		deliver(pamh, &o, OO7_OP_CHANGE, old, new);
 	return PAM_SUCCESS;

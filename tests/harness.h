@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test bench: a private mount namespace in which the test users exist
+ * (a private /etc/passwd and /etc/group), /run/user is a fresh tmpfs for
+ * each case, and /dev/log is a socket whose lines the tests can read. The
+ * module runs inside real libpam, loaded by pam_start_confdir.
+ */
+#ifndef OO7_TEST_HARNESS_H
+#define OO7_TEST_HARNESS_H
+
+#include <security/pam_appl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "listener.h"
+
+struct tuser {
+	const char *name;
+	uid_t uid;
+	gid_t gid;
+};
+
+extern const struct tuser t_alice, t_bob, t_latin;
+
+/* Enters the sandbox; call first in main. Exits the process on failure. */
+void t_sandbox_enter(void);
+
+/* cmocka setup and teardown for every case. */
+int t_case_setup(void **state);
+int t_case_teardown(void **state);
+
+/* This case's own folder (mode 0755, owned by root). */
+const char *t_scratch(void);
+/* A path inside t_scratch(); valid until the next call. */
+const char *t_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void t_mkdir(const char *path, uid_t uid, gid_t gid, mode_t mode);
+/* /run/user/UID and /run/user/UID/oo7 for u, as pam_systemd makes them. */
+void t_runtime_dir(const struct tuser *u);
+
+/* A listener recorded for this case and stopped at its end. */
+pid_t t_listen(struct listener_cfg cfg);
+/* The daemon as it is: run by u, socket owned by u, mode 0600. */
+pid_t t_listen_as(const struct tuser *u, const char *path,
+		  enum listener_behaviour b);
+size_t t_frames(struct record **out);
+
+/* Writes the PAM service file; @MODULE@ and @FIXTURE@ name the modules. */
+void t_service(const char *name, const char *stack);
+const char *t_confdir(void);
+
+/* pam_start_confdir with a conversation that answers these, in order. */
+pam_handle_t *t_pam_start(const char *service, const char *user,
+			  const char *const *answers);
+/* start, authenticate, open_session, end; returns the session's code. */
+int t_login(const char *service, const char *user, const char *password,
+	    int *auth_rc);
+/* start, chauthtok (old, new, new), end; returns chauthtok's code. */
+int t_chauthtok(const char *service, const char *user, const char *old,
+		const char *new);
+
+/* Everything logged through /dev/log since the case started. */
+const char *t_logs(void);
+
+/* The frame that libdbus or GLib would encode for these fields. */
+size_t t_expect_frame(uint8_t **out, bool gvariant, uint8_t op,
+		      const char *user, const void *old, size_t old_len,
+		      const void *new, size_t new_len);
+
+#endif

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+/* The daemon's side of the wire for the tests and the demo; see listener.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dbus/dbus.h>
+#include <glib.h>
+
+#include "listener.h"
+
+#define FRAME_MAX (256U << 20)
+
+struct record_head {
+	uint32_t uid, gid, pid;
+	uint32_t id;
+	uint64_t len;
+};
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf = (const char *)buf + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* libdbus and GLib make the reply, so the module is read by others' code. */
+size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
+		    const char *msg)
+{
+	size_t len = 0;
+
+	if (gvariant) {
+		GVariant *v =
+		    g_variant_ref_sink(g_variant_new("(bs)", ok, msg));
+
+		len = g_variant_get_size(v);
+		if (len <= size)
+			memcpy(buf, g_variant_get_data(v), len);
+		g_variant_unref(v);
+	} else {
+		DBusMessage *m = dbus_message_new_signal("/r", "r.r", "r");
+		dbus_bool_t b = ok;
+		char *blob;
+		int blob_len;
+
+		dbus_message_append_args(m, DBUS_TYPE_BOOLEAN, &b,
+					 DBUS_TYPE_STRING, &msg,
+					 DBUS_TYPE_INVALID);
+		dbus_message_marshal(m, &blob, &blob_len);
+		memcpy(&len, blob + 4, 4);
+		len &= 0xffffffffU;
+		if (len <= size)
+			memcpy(buf, blob + blob_len - len, len);
+		dbus_free(blob);
+		dbus_message_unref(m);
+	}
+	return len;
+}
+
+static void print_frame(const struct ucred *cred, const uint8_t *f, size_t len)
+{
+	printf("listener: frame of %zu bytes from pid %d uid %u: ", len,
+	       (int)cred->pid, (unsigned)cred->uid);
+	/* Mask what follows the user name: the secrets. */
+	for (size_t i = 0; i < len; i++)
+		printf(i < 4 + 16 || i % 4 ? "%02x" : " %02x", f[i]);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void send_reply(const struct listener_cfg *cfg, int c)
+{
+	uint8_t buf[4096 + 4];
+	uint32_t n;
+
+	if (cfg->behaviour == LISTENER_RAW_REPLY) {
+		write_all(c, cfg->raw_reply, cfg->raw_reply_len);
+		return;
+	}
+	n = (uint32_t)reply_encode(buf + 4, sizeof(buf) - 4, cfg->gvariant,
+				   cfg->reply_ok,
+				   cfg->reply_msg ? cfg->reply_msg : "");
+	buf[0] = n & 0xff;
+	buf[1] = n >> 8 & 0xff;
+	buf[2] = n >> 16 & 0xff;
+	buf[3] = n >> 24 & 0xff;
+	write_all(c, buf, n + 4);
+}
+
+static void handle(const struct listener_cfg *cfg, int c)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	struct record_head h = {0};
+	uint8_t prefix[4];
+	uint8_t *frame = NULL;
+	uint32_t len;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    read_all(c, prefix, 4) < 0)
+		goto out;
+	len = (uint32_t)prefix[0] | (uint32_t)prefix[1] << 8 |
+	      (uint32_t)prefix[2] << 16 | (uint32_t)prefix[3] << 24;
+	if (len > FRAME_MAX || !(frame = malloc(len + 4)))
+		goto out;
+	memcpy(frame, prefix, 4);
+	if (read_all(c, frame + 4, len) < 0)
+		goto out;
+	h = (struct record_head){cred.uid, cred.gid, (uint32_t)cred.pid,
+				 cfg->id, len + 4};
+	if (cfg->record_fd >= 0 && (write_all(cfg->record_fd, &h, sizeof(h)) ||
+				    write_all(cfg->record_fd, frame, len + 4)))
+		perror("listener: record");
+	if (cfg->print)
+		print_frame(&cred, frame, len + 4);
+	if (cfg->behaviour != LISTENER_CLOSE)
+		send_reply(cfg, c);
+out:
+	free(frame);
+	close(c);
+}
+
+static int become(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -1;
+	return 0;
+}
+
+int listener_run(const struct listener_cfg *cfg, int ready_fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, filler;
+
+	if (strlen(cfg->path) >= sizeof(sa.sun_path))
+		return 1;
+	strcpy(sa.sun_path, cfg->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(cfg->path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chown(cfg->path, cfg->owner_uid, cfg->owner_gid) < 0 ||
+	    chmod(cfg->path, cfg->mode) < 0 ||
+	    become(cfg->run_uid, cfg->run_gid) < 0 ||
+	    listen(fd, cfg->behaviour == LISTENER_NEVER_ACCEPT ? 0 : 128) < 0) {
+		perror("listener: set up");
+		return 1;
+	}
+	if (cfg->behaviour == LISTENER_NEVER_ACCEPT) {
+		/* A backlog of 0 takes one connection: fill it. */
+		filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(filler, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			perror("listener: fill the backlog");
+			return 1;
+		}
+	}
+	if (ready_fd >= 0 && write_all(ready_fd, "1", 1) == 0)
+		close(ready_fd);
+	for (;;) {
+		int c;
+
+		if (cfg->behaviour == LISTENER_NEVER_ACCEPT) {
+			pause();
+			continue;
+		}
+		c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		if (cfg->behaviour == LISTENER_NEVER_READ)
+			continue; /* hold it open, never read */
+		handle(cfg, c);
+	}
+}
+
+pid_t listener_start(const struct listener_cfg *cfg)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		_exit(listener_run(cfg, p[1]));
+	}
+	close(p[1]);
+	if (pid > 0 && read_all(p[0], &c, 1) < 0) {
+		listener_stop(pid);
+		pid = -1;
+	}
+	close(p[0]);
+	return pid;
+}
+
+void listener_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+size_t records_read(int fd, struct record **out)
+{
+	struct record_head h;
+	struct record *r = NULL;
+	size_t n = 0;
+	off_t off = 0;
+
+	while (pread(fd, &h, sizeof(h), off) == (ssize_t)sizeof(h)) {
+		r = realloc(r, (n + 1) * sizeof(*r));
+		r[n] = (struct record){(uint8_t)h.id, h.uid, h.gid,
+				       (pid_t)h.pid,  h.len, malloc(h.len)};
+		if (pread(fd, r[n].data, h.len, off + (off_t)sizeof(h)) !=
+		    (ssize_t)h.len) {
+			free(r[n].data);
+			break;
+		}
+		off += (off_t)(sizeof(h) + h.len);
+		n++;
+	}
+	*out = r;
+	return n;
+}
+
+void records_free(struct record *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(r[i].data);
+	free(r);
+}

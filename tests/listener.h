@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's side of the wire (../shared/WIRE.md), for the tests and the
+ * demo: a Unix stream listener that records each frame it is sent, with the
+ * SO_PEERCRED of the process that sent it, and answers as oo7 0.6 (close),
+ * 0.7 or later (a (bs) reply), or as a broken daemon would.
+ */
+#ifndef OO7_TEST_LISTENER_H
+#define OO7_TEST_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum listener_behaviour {
+	LISTENER_CLOSE,	       /* oo7 0.6: read the frame, close */
+	LISTENER_REPLY,	       /* oo7 0.7+: read the frame, answer (bs) */
+	LISTENER_RAW_REPLY,    /* read the frame, answer raw bytes */
+	LISTENER_NEVER_READ,   /* accept, then never read */
+	LISTENER_NEVER_ACCEPT, /* never accept, backlog full */
+};
+
+struct listener_cfg {
+	const char *path;
+	uid_t owner_uid; /* owner of the socket file */
+	gid_t owner_gid;
+	mode_t mode;
+	uid_t run_uid; /* who listens: the peer the module sees */
+	gid_t run_gid;
+	enum listener_behaviour behaviour;
+	bool gvariant; /* reply encoding */
+	bool reply_ok;
+	const char *reply_msg;
+	const uint8_t *raw_reply;
+	size_t raw_reply_len;
+	int record_fd; /* records appended here, or -1 */
+	uint8_t id;    /* tells the records of several listeners apart */
+	bool print;    /* demo: describe each frame on stdout */
+};
+
+struct record {
+	uint8_t id;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	size_t len;
+	uint8_t *data; /* the whole frame, length prefix included */
+};
+
+/* Forks the listener and returns once it is listening; -1 on failure. */
+pid_t listener_start(const struct listener_cfg *cfg);
+void listener_stop(pid_t pid);
+
+/* Runs a listener in this process until it is killed (the demo). */
+int listener_run(const struct listener_cfg *cfg, int ready_fd);
+
+/* Reads every record from fd (from offset 0); returns their count. */
+size_t records_read(int fd, struct record **out);
+void records_free(struct record *r, size_t n);
+
+/* Encodes the (bs) reply body of WIRE.md; returns its length. */
+size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
+		    const char *msg);
+
+#endif

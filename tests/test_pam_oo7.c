@@ -1,0 +1,906 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pam_oo7 as a specification: each case drives the built module through
+ * real libpam and reads what really crossed the socket, checked against
+ * libdbus-1 and GLib and against the golden frames of WIRE.md.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include <security/pam_modules.h>
+
+#include "harness.h"
+
+#define STACK                                                                  \
+	"auth     required @FIXTURE@\n"                                        \
+	"auth     optional @MODULE@ %1$s\n"                                    \
+	"session  optional @MODULE@ %1$s\n"                                    \
+	"password required @FIXTURE@\n"                                        \
+	"password optional @MODULE@ %1$s\n"
+
+/* A listener: socket file of uid owner, mode m, run by uid runner. */
+#define L(p, owner, runner, m, ...)                                            \
+	((struct listener_cfg){.path = (p),                                    \
+			       .owner_uid = (owner),                           \
+			       .owner_gid = (owner),                           \
+			       .mode = (m),                                    \
+			       .run_uid = (runner),                            \
+			       .run_gid = (runner),                            \
+			       __VA_ARGS__})
+
+/* The service "login": the fixture reads the password, pam_oo7 follows. */
+static void stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void stack(const char *fmt, ...)
+{
+	char args[1024], text[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(text, sizeof(text), STACK, args);
+	t_service("login", text);
+}
+
+static const char *alice_socket(void)
+{
+	t_runtime_dir(&t_alice);
+	return "/run/user/61001/oo7/pam.sock";
+}
+
+static size_t hex_decode(const char *hex, uint8_t *out)
+{
+	size_t n = 0;
+	unsigned int b;
+
+	for (; *hex; hex++) {
+		if (*hex == ' ')
+			continue;
+		sscanf(hex, "%2x", &b);
+		out[n++] = (uint8_t)b;
+		hex++;
+	}
+	return n;
+}
+
+/* Exactly one frame arrived, from this very process running as root. */
+static struct record *one_frame(struct record **all)
+{
+	size_t n = t_frames(all);
+
+	assert_int_equal(n, 1);
+	assert_int_equal((*all)[0].uid, 0);
+	assert_int_equal((*all)[0].pid, getpid());
+	return &(*all)[0];
+}
+
+static void assert_frame(bool gvariant, uint8_t op, const char *user,
+			 const void *old, size_t old_len, const void *new,
+			 size_t new_len)
+{
+	struct record *all, *r = one_frame(&all);
+	uint8_t *want;
+	size_t n = t_expect_frame(&want, gvariant, op, user, old, old_len, new,
+				  new_len);
+
+	assert_int_equal(r->len, n);
+	assert_memory_equal(r->data, want, n);
+	free(want);
+	records_free(all, 1);
+}
+
+static void assert_golden(const char *hex)
+{
+	struct record *all, *r = one_frame(&all);
+	uint8_t want[256];
+	size_t n = hex_decode(hex, want);
+
+	assert_int_equal(r->len, n);
+	assert_memory_equal(r->data, want, n);
+	records_free(all, 1);
+}
+
+static void assert_no_frame(void)
+{
+	struct record *all;
+	size_t n = t_frames(&all);
+
+	records_free(all, n);
+	assert_int_equal(n, 0);
+}
+
+static void assert_logged(const char *needle)
+{
+	const char *logs = t_logs();
+
+	if (!strstr(logs, needle))
+		fail_msg("log lacks \"%s\"; it holds:\n%s", needle, logs);
+}
+
+static void assert_not_logged(const char *needle)
+{
+	const char *logs = t_logs();
+
+	if (strstr(logs, needle))
+		fail_msg("log holds \"%s\":\n%s", needle, logs);
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---- delivery ---- */
+
+static void session_sends_unlock_frame_to_user_socket(void **state)
+{
+	(void)state;
+	stack("debug");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_golden("1f000000 00000000 05000000 616c6963 65000000 00000000 "
+		      "07000000 68756e74 657232");
+	assert_not_logged("hunter2");
+}
+
+static void chauthtok_sends_change_frame_with_old_and_new(void **state)
+{
+	(void)state;
+	stack("debug");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(
+	    t_chauthtok("login", "alice", "hunter2", "correct horse"),
+	    PAM_SUCCESS);
+
+	assert_golden("2d000000 01000000 05000000 616c6963 65000000 07000000 "
+		      "68756e74 65723200 0d000000 636f7272 65637420 686f7273 "
+		      "65");
+	assert_not_logged("hunter2");
+	assert_not_logged("correct horse");
+}
+
+static void gvariant_unlock_frame_matches_glib(void **state)
+{
+	(void)state;
+	stack("encoding=gvariant");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_golden("10000000 00616c69636500 68756e74657232 07 07");
+}
+
+static void gvariant_change_frame_matches_glib(void **state)
+{
+	(void)state;
+	t_service("passwd", "password required @FIXTURE@\n"
+			    "password optional @MODULE@ encoding=gvariant\n");
+	t_runtime_dir(&t_bob);
+	t_listen_as(&t_bob, "/run/user/61002/oo7/pam.sock", LISTENER_CLOSE);
+
+	t_chauthtok("passwd", "bob", "old", "newpw");
+
+	assert_golden("0f000000 01 626f6200 6f6c64 6e65777077 08 05");
+}
+
+/* Every byte but NUL, several UTF-8 scripts, and a 4 KiB password. */
+static void passwords_of_any_bytes_and_length_arrive_intact(void **state)
+{
+	char bytes[256], big[4097];
+	const char *pw[] = {bytes,
+			    "p\xc3\xa4ss w\xc3\xb6rd \xe2\x82\xac "
+			    "\xf0\x9f\x94\x91 \xd0\xbf\xd0\xb0",
+			    big, "\xff\xfe\x80\x01"};
+
+	(void)state;
+	for (int i = 1; i < 256; i++)
+		bytes[i - 1] = (char)i;
+	bytes[255] = '\0';
+	memset(big, 'x', 4096);
+	big[4096] = '\0';
+	for (int gv = 0; gv < 2; gv++)
+		for (size_t i = 0; i < sizeof(pw) / sizeof(pw[0]); i++) {
+			stack("encoding=%s", gv ? "gvariant" : "dbus");
+			t_case_teardown(state);
+			t_case_setup(state);
+			stack("encoding=%s", gv ? "gvariant" : "dbus");
+			t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+			t_login("login", "alice", pw[i], NULL);
+
+			assert_frame(gv, 0, "alice", "", 0, pw[i],
+				     strlen(pw[i]));
+		}
+}
+
+/* An account without a password has a keyring without one. */
+static void empty_password_is_sent_as_it_is(void **state)
+{
+	for (int gv = 0; gv < 2; gv++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("encoding=%s", gv ? "gvariant" : "dbus");
+		t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+		t_login("login", "alice", "", NULL);
+
+		assert_frame(gv, 0, "alice", "", 0, "", 0);
+	}
+}
+
+static void non_utf8_user_name_sends_nothing(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_runtime_dir(&t_latin);
+	t_listen_as(&t_latin, "/run/user/61003/oo7/pam.sock", LISTENER_CLOSE);
+
+	assert_int_equal(t_login("login", t_latin.name, "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("User name is not valid UTF-8; nothing sent");
+}
+
+static void session_without_auth_sends_nothing(void **state)
+{
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	pamh = t_pam_start("login", "alice", NULL);
+
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_no_frame();
+}
+
+static void second_auth_replaces_the_kept_password(void **state)
+{
+	const char *answers[] = {"first-try", "second-try", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	pamh = t_pam_start("login", "alice", answers);
+
+	pam_authenticate(pamh, 0);
+	pam_set_item(pamh, PAM_AUTHTOK, NULL);
+	pam_authenticate(pamh, 0);
+	pam_open_session(pamh, 0);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_frame(false, 0, "alice", "", 0, "second-try", 10);
+}
+
+/* An auth that reads no password must not leave the earlier one behind. */
+static void auth_without_password_drops_the_earlier_one(void **state)
+{
+	const char *answers[] = {"first-try", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	pamh = t_pam_start("login", "alice", answers);
+	pam_authenticate(pamh, 0);
+	pam_set_item(pamh, PAM_AUTHTOK, NULL);
+
+	/* The conversation has no answer left: no PAM_AUTHTOK this time. */
+	pam_authenticate(pamh, 0);
+	pam_open_session(pamh, 0);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("list pam_oo7 after the module that reads it");
+}
+
+/* The kept password is dropped once used: a second session gets none. */
+static void session_uses_the_kept_password_once(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	pamh = t_pam_start("login", "alice", answers);
+	pam_authenticate(pamh, 0);
+
+	pam_open_session(pamh, 0);
+	pam_open_session(pamh, 0);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+}
+
+/* ---- where the socket is ---- */
+
+static void xdg_runtime_dir_from_pam_env_comes_first(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	char env[300];
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_mkdir(t_path("xdg"), t_alice.uid, t_alice.gid, 0700);
+	t_mkdir(t_path("xdg/oo7"), t_alice.uid, t_alice.gid, 0700);
+	t_listen(L(t_path("xdg/oo7/pam.sock"), 61001, 61001, 0600, .id = 1));
+	t_listen(L(alice_socket(), 61001, 61001, 0600, .id = 2));
+	snprintf(env, sizeof(env), "XDG_RUNTIME_DIR=%s", t_path("xdg"));
+	pamh = t_pam_start("login", "alice", answers);
+	pam_putenv(pamh, env);
+
+	pam_authenticate(pamh, 0);
+	pam_open_session(pamh, 0);
+	pam_end(pamh, PAM_SUCCESS);
+
+	struct record *all;
+	assert_int_equal(one_frame(&all)->id, 1);
+	records_free(all, 1);
+}
+
+/* The host's environment belongs to the login manager, not to the user. */
+static void xdg_runtime_dir_of_the_process_is_not_used(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_mkdir(t_path("xdg"), t_alice.uid, t_alice.gid, 0700);
+	t_mkdir(t_path("xdg/oo7"), t_alice.uid, t_alice.gid, 0700);
+	t_listen_as(&t_alice, t_path("xdg/oo7/pam.sock"), LISTENER_CLOSE);
+	setenv("XDG_RUNTIME_DIR", t_path("xdg"), 1);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+}
+
+static void run_user_oo7_folder_comes_before_legacy_socket(void **state)
+{
+	struct record *all;
+
+	(void)state;
+	stack("%s", "");
+	t_listen(L(alice_socket(), 61001, 61001, 0600, .id = 1));
+	t_listen(
+	    L("/run/user/61001/oo7-pam.sock", 61001, 61001, 0600, .id = 2));
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_int_equal(one_frame(&all)->id, 1);
+	records_free(all, 1);
+}
+
+/* Where oo7-daemon 0.6 and later really bind. */
+static void legacy_socket_of_released_daemon_is_used(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_runtime_dir(&t_alice);
+	t_listen_as(&t_alice, "/run/user/61001/oo7-pam.sock", LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+}
+
+static void socket_option_is_used_alone(void **state)
+{
+	(void)state;
+	stack("socket=%s", t_path("missing.sock"));
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+}
+
+static void socket_option_wins_over_environment(void **state)
+{
+	struct record *all;
+	char env[300];
+
+	(void)state;
+	t_listen(L(t_path("opt.sock"), 61001, 61001, 0600, .id = 1));
+	t_listen(L(t_path("env.sock"), 61001, 61001, 0600, .id = 2));
+	stack("socket=%s", t_path("opt.sock"));
+	snprintf(env, sizeof(env), "%s", t_path("env.sock"));
+	setenv("OO7_PAM_SOCKET", env, 1);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_int_equal(one_frame(&all)->id, 1);
+	records_free(all, 1);
+}
+
+static void oo7_pam_socket_from_pam_env_is_used(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	char env[300];
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, t_path("env.sock"), LISTENER_CLOSE);
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	snprintf(env, sizeof(env), "OO7_PAM_SOCKET=%s", t_path("env.sock"));
+	pamh = t_pam_start("login", "alice", answers);
+	pam_putenv(pamh, env);
+
+	pam_authenticate(pamh, 0);
+	pam_open_session(pamh, 0);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+}
+
+static void oo7_pam_socket_from_process_env_is_used(void **state)
+{
+	struct record *all;
+
+	(void)state;
+	stack("%s", "");
+	t_listen(L(t_path("env.sock"), 61001, 61001, 0600, .id = 1));
+	t_listen(L(alice_socket(), 61001, 61001, 0600, .id = 2));
+	setenv("OO7_PAM_SOCKET", t_path("env.sock"), 1);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_int_equal(one_frame(&all)->id, 1);
+	records_free(all, 1);
+}
+
+/* ---- who may receive the password ---- */
+
+static void socket_owned_by_another_uid_gets_nothing(void **state)
+{
+	(void)state;
+	stack("socket=%s", t_path("bob.sock"));
+	t_listen(L(t_path("bob.sock"), 61002, 61002, 0666));
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("not a socket owned by alice; nothing sent");
+}
+
+/* The file is alice's, but bob listens behind it: SO_PEERCRED tells. */
+static void listener_running_as_another_uid_gets_nothing(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_listen(L(alice_socket(), 61001, 61002, 0666));
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+	assert_logged("its listener runs as uid 61002, not as alice");
+}
+
+static void listener_running_as_root_gets_nothing(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_listen(L(alice_socket(), 61001, 0, 0600));
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+	assert_logged("its listener runs as uid 0, not as alice");
+}
+
+static void symlink_to_another_users_socket_gets_nothing(void **state)
+{
+	(void)state;
+	stack("%s", "");
+	t_listen(L(t_path("bob.sock"), 61002, 61002, 0666));
+	assert_int_equal(symlink(t_path("bob.sock"), alice_socket()), 0);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+	assert_logged("not a socket owned by alice; nothing sent");
+}
+
+/* Root could reach it; alice could not, so the module does not. */
+static void socket_in_root_only_folder_is_not_reached(void **state)
+{
+	(void)state;
+	t_mkdir(t_path("root-only"), 0, 0, 0700);
+	t_listen(L(t_path("root-only/pam.sock"), 61001, 61001, 0600));
+	stack("debug socket=%s", t_path("root-only/pam.sock"));
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("No daemon socket for alice");
+}
+
+static void host_identity_is_restored_after_delivery(void **state)
+{
+	gid_t before[64], after[64];
+	int nb = getgroups(64, before), na;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	na = getgroups(64, after);
+	assert_int_equal(na, nb);
+	assert_memory_equal(before, after, (size_t)na * sizeof(gid_t));
+	assert_int_equal(setfsuid((uid_t)-1), 0);
+	assert_int_equal(setfsgid((gid_t)-1), 0);
+	assert_int_equal(geteuid(), 0);
+	assert_int_equal(getegid(), 0);
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+}
+
+/* ---- absent and hung daemons ---- */
+
+static void absent_daemon_is_not_an_error(void **state)
+{
+	(void)state;
+	stack("%s", "");
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_not_logged("pam_oo7(");
+}
+
+static void stale_socket_without_listener_is_not_an_error(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	stack("%s", "");
+	pid = t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	listener_stop(pid);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_not_logged("pam_oo7(");
+}
+
+static void daemon_with_full_backlog_costs_at_most_the_timeout(void **state)
+{
+	struct timespec t0;
+	double ms;
+
+	(void)state;
+	stack("timeout=300");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_NEVER_ACCEPT);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	ms = elapsed_ms(&t0);
+	assert_true(ms >= 300 && ms < 300 * 1.1 + 100);
+	assert_logged("Timed out connecting to /run/user/61001/oo7/pam.sock");
+}
+
+static void daemon_that_never_answers_costs_at_most_the_timeout(void **state)
+{
+	struct timespec t0;
+	double ms;
+
+	(void)state;
+	stack("timeout=300");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_NEVER_READ);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	ms = elapsed_ms(&t0);
+	assert_true(ms >= 300 && ms < 300 * 1.1 + 100);
+	assert_logged("No reply from the daemon: Connection timed out");
+}
+
+/* ---- replies ---- */
+
+static void daemon_refusal_is_logged_and_changes_nothing(void **state)
+{
+	for (int gv = 0; gv < 2; gv++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("encoding=%s", gv ? "gvariant" : "dbus");
+		t_listen(L(alice_socket(), 61001, 61001, 0600,
+			   .behaviour = LISTENER_REPLY, .gvariant = gv,
+			   .reply_ok = false, .reply_msg = "wrong\npassword"));
+
+		assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+				 PAM_SUCCESS);
+
+		assert_logged("The daemon could not unlock: wrong?password");
+	}
+}
+
+static void daemon_confirmation_is_quiet(void **state)
+{
+	for (int gv = 0; gv < 2; gv++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("encoding=%s", gv ? "gvariant" : "dbus");
+		t_listen(L(alice_socket(), 61001, 61001, 0600,
+			   .behaviour = LISTENER_REPLY, .gvariant = gv,
+			   .reply_ok = true));
+
+		assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+				 PAM_SUCCESS);
+
+		assert_not_logged("pam_oo7(");
+		assert_frame(gv, 0, "alice", "", 0, "hunter2", 7);
+	}
+}
+
+static void malformed_reply_is_logged(void **state)
+{
+	static const uint8_t garbage[] = {9, 0, 0, 0, 7, 7, 7,
+					  7, 7, 7, 7, 7, 7};
+
+	(void)state;
+	stack("%s", "");
+	t_listen(L(alice_socket(), 61001, 61001, 0600,
+		   .behaviour = LISTENER_RAW_REPLY, .raw_reply = garbage,
+		   .raw_reply_len = sizeof(garbage)));
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_logged("Ignoring a malformed reply from the daemon");
+}
+
+/* ---- password changes ---- */
+
+static void chauthtok_without_old_password_sends_nothing(void **state)
+{
+	const char *answers[] = {"new", "new", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	t_service("passwd", "password required @FIXTURE@ no_old\n"
+			    "password optional @MODULE@\n");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	pamh = t_pam_start("passwd", "alice", answers);
+
+	assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("No old password (as when root sets it): the keyring "
+		      "was not re-keyed");
+}
+
+/* ---- options ---- */
+
+static void only_if_skips_other_services(void **state)
+{
+	(void)state;
+	stack("only_if=gdm-password,sddm");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_no_frame();
+}
+
+static void only_if_acts_for_listed_services(void **state)
+{
+	(void)state;
+	stack("only_if=gdm-password,login");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+}
+
+static void invalid_options_are_logged_and_ignored(void **state)
+{
+	const char *bad[] = {
+	    "frobnicate",	    "timeout=abc",  "timeout=-1",
+	    "timeout=99999999999",  "timeout=0",    "socket=",
+	    "socket=relative/path", "encoding=xml", "only_if="};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("%s", bad[i]);
+		t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+		assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+				 PAM_SUCCESS);
+
+		char line[200];
+		snprintf(line, sizeof(line),
+			 "Ignoring unknown or invalid option: %s", bad[i]);
+		assert_logged(line);
+		assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	}
+}
+
+/* ---- what each hook returns, read through libpam's own control flags ---- */
+
+/* auth says PAM_IGNORE: if it said anything else, pam_deny would run. */
+static void auth_and_setcred_return_ignore(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	t_service("rc", "auth required @FIXTURE@\n"
+			"auth [ignore=1 default=bad] @MODULE@\n"
+			"auth requisite pam_deny.so\n"
+			"auth required pam_permit.so\n"
+			"account required pam_permit.so\n");
+	pamh = t_pam_start("rc", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+}
+
+static void session_and_password_return_success_whatever_happens(void **state)
+{
+	const char *answers[] = {"hunter2", "x", "y", "y", NULL};
+	const char *listener[] = {"none", "refuses", "delivered"};
+	pam_handle_t *pamh;
+
+	for (int i = 0; i < 3; i++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		t_service("rc", "auth required @FIXTURE@\n"
+				"auth optional @MODULE@\n"
+				"session [success=1 default=bad] @MODULE@\n"
+				"session requisite pam_deny.so\n"
+				"session required pam_permit.so\n"
+				"password required @FIXTURE@\n"
+				"password [success=1 default=bad] @MODULE@\n"
+				"password requisite pam_deny.so\n"
+				"password required pam_permit.so\n");
+		if (i > 0)
+			t_listen(L(alice_socket(), 61001, 61001, 0600,
+				   .behaviour = LISTENER_REPLY,
+				   .reply_ok = i == 2));
+		pamh = t_pam_start("rc", "alice", answers);
+
+		assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+		assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+		assert_int_equal(pam_close_session(pamh, 0), PAM_SUCCESS);
+		assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
+		pam_end(pamh, PAM_SUCCESS);
+		(void)listener;
+	}
+}
+
+/* ---- a real client ---- */
+
+static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
+{
+	int in[2], status;
+	pid_t pid;
+
+	(void)state;
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	assert_int_equal(pipe(in), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		freopen("/dev/null", "w", stdout);
+		close(in[1]);
+		setenv("LD_PRELOAD", PAM_WRAPPER_LIB, 1);
+		setenv("PAM_WRAPPER", "1", 1);
+		setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
+		execlp("pamtester", "pamtester", "login", "alice",
+		       "authenticate", "open_session", "chauthtok", NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	assert_int_equal(write(in[1], "hunter2\nhunter2\nnewpw\nnewpw\n", 28),
+			 28);
+	close(in[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct record *all;
+	uint8_t *unlock, *change;
+	size_t n = t_frames(&all);
+	size_t nu =
+	    t_expect_frame(&unlock, false, 0, "alice", "", 0, "hunter2", 7);
+	size_t nc = t_expect_frame(&change, false, 1, "alice", "hunter2", 7,
+				   "newpw", 5);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0].uid, 0);
+	assert_int_equal(all[0].pid, pid);
+	assert_int_equal(all[0].len, nu);
+	assert_memory_equal(all[0].data, unlock, nu);
+	assert_int_equal(all[1].len, nc);
+	assert_memory_equal(all[1].data, change, nc);
+	free(unlock);
+	free(change);
+	records_free(all, n);
+}
+
+#define T(name)                                                                \
+	cmocka_unit_test_setup_teardown(name, t_case_setup, t_case_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(session_sends_unlock_frame_to_user_socket),
+	    T(chauthtok_sends_change_frame_with_old_and_new),
+	    T(gvariant_unlock_frame_matches_glib),
+	    T(gvariant_change_frame_matches_glib),
+	    T(passwords_of_any_bytes_and_length_arrive_intact),
+	    T(empty_password_is_sent_as_it_is),
+	    T(non_utf8_user_name_sends_nothing),
+	    T(session_without_auth_sends_nothing),
+	    T(second_auth_replaces_the_kept_password),
+	    T(auth_without_password_drops_the_earlier_one),
+	    T(session_uses_the_kept_password_once),
+	    T(xdg_runtime_dir_from_pam_env_comes_first),
+	    T(xdg_runtime_dir_of_the_process_is_not_used),
+	    T(run_user_oo7_folder_comes_before_legacy_socket),
+	    T(legacy_socket_of_released_daemon_is_used),
+	    T(socket_option_is_used_alone),
+	    T(socket_option_wins_over_environment),
+	    T(oo7_pam_socket_from_pam_env_is_used),
+	    T(oo7_pam_socket_from_process_env_is_used),
+	    T(socket_owned_by_another_uid_gets_nothing),
+	    T(listener_running_as_another_uid_gets_nothing),
+	    T(listener_running_as_root_gets_nothing),
+	    T(symlink_to_another_users_socket_gets_nothing),
+	    T(socket_in_root_only_folder_is_not_reached),
+	    T(host_identity_is_restored_after_delivery),
+	    T(absent_daemon_is_not_an_error),
+	    T(stale_socket_without_listener_is_not_an_error),
+	    T(daemon_with_full_backlog_costs_at_most_the_timeout),
+	    T(daemon_that_never_answers_costs_at_most_the_timeout),
+	    T(daemon_refusal_is_logged_and_changes_nothing),
+	    T(daemon_confirmation_is_quiet),
+	    T(malformed_reply_is_logged),
+	    T(chauthtok_without_old_password_sends_nothing),
+	    T(only_if_skips_other_services),
+	    T(only_if_acts_for_listed_services),
+	    T(invalid_options_are_logged_and_ignored),
+	    T(auth_and_setcred_return_ignore),
+	    T(session_and_password_return_success_whatever_happens),
+	    T(pamtester_through_pam_wrapper_delivers_both_frames),
+	};
+
+	t_sandbox_enter();
+	return cmocka_run_group_tests_name("pam_oo7", tests, NULL, NULL);
+}
