@@ -21,7 +21,8 @@ LDLIBS = -lpam
 
 MODULE = pam_oo7.so
 
-.PHONY: all install uninstall clean check demo format format-check
+.PHONY: all deps install uninstall clean check check-exports check-man demo \
+	format format-check
 
 all: $(MODULE)
 
@@ -34,6 +35,30 @@ install: $(MODULE)
 
 uninstall:
 	rm -f $(DESTDIR)$(SECUREDIR)/$(MODULE) $(DESTDIR)$(MANDIR)/man8/pam_oo7.8
+
+# Installs the Debian packages that the tests and the demo need (as root).
+deps:
+	sh tests/deps.sh
+
+demo: deps $(MODULE)
+	$(MAKE) -C tests demo
+
+check: deps $(MODULE) check-exports check-man
+	$(MAKE) -C tests check
+
+# Only the pam_sm_* hooks are exported, and only libpam and libc are linked.
+check-exports: $(MODULE)
+	@nm -D --defined-only $(MODULE) | awk '{print $$3}' | \
+		grep -v '^pam_sm_\(authenticate\|setcred\|open_session\|close_session\|chauthtok\)$$' | \
+		{ ! grep . ; } || { echo "unexpected exports"; exit 1; }
+	@readelf -d $(MODULE) | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | \
+		grep -v '^\(libpam\.so\.0\|libc\.so\.6\)$$' | \
+		{ ! grep . ; } || { echo "unexpected libraries"; exit 1; }
+	@echo "exports: the five pam_sm_* hooks; links: libpam, libc"
+
+check-man:
+	mandoc -Tlint -W warning man/pam_oo7.8
+	groff -ww -z -man man/pam_oo7.8 2>&1 | { ! grep . ; }
 
 format:
 	clang-format -i pam_oo7.c

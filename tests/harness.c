@@ -359,6 +359,12 @@ const char *t_confdir(void)
 	return dir;
 }
 
+void t_bind_pam_d(void)
+{
+	if (mount(t_confdir(), "/etc/pam.d", NULL, MS_BIND, NULL) < 0)
+		die("/etc/pam.d");
+}
+
 static int converse(int n, const struct pam_message **msg,
 		    struct pam_response **resp, void *data)
 {

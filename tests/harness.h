@@ -49,6 +49,8 @@ size_t t_frames(struct record **out);
 /* Writes the PAM service file; @MODULE@ and @FIXTURE@ name the modules. */
 void t_service(const char *name, const char *stack);
 const char *t_confdir(void);
+/* Makes t_confdir() the /etc/pam.d of the namespace, for real clients. */
+void t_bind_pam_d(void);
 
 /* pam_start_confdir with a conversation that answers these, in order. */
 pam_handle_t *t_pam_start(const char *service, const char *user,

@@ -27,6 +27,12 @@ struct record_head {
 	uint64_t len;
 };
 
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
 static int read_all(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -95,14 +101,121 @@ size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
 	return len;
 }
 
-static void print_frame(const struct ucred *cred, const uint8_t *f, size_t len)
+/* libdbus reads a body only inside a message: borrow a header for it. */
+/* libdbus reads a body only inside a message: borrow a header for it. */
+static DBusMessage *dbus_body_message(const uint8_t *body, size_t len)
 {
-	printf("listener: frame of %zu bytes from pid %d uid %u: ", len,
+	DBusMessage *tmpl = dbus_message_new_signal("/d", "d.d", "d");
+	DBusMessage *m = NULL;
+	const unsigned char *none = (const unsigned char *)"";
+	const char *empty = "";
+	unsigned char op = 0;
+	char *blob = NULL, *whole;
+	int blob_len;
+	uint32_t n = (uint32_t)len, tmpl_len;
+
+	dbus_message_set_serial(tmpl, 1); /* demarshal wants one */
+	if (!dbus_message_append_args(tmpl, DBUS_TYPE_BYTE, &op,
+				      DBUS_TYPE_STRING, &empty, DBUS_TYPE_ARRAY,
+				      DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_ARRAY,
+				      DBUS_TYPE_BYTE, &none, 0,
+				      DBUS_TYPE_INVALID) ||
+	    !dbus_message_marshal(tmpl, &blob, &blob_len))
+		goto out;
+	/* Keep the template's header (signature ysayay), swap the body. */
+	memcpy(&tmpl_len, blob + 4, 4);
+	blob_len -= (int)tmpl_len;
+	whole = malloc((size_t)blob_len + len);
+	memcpy(whole, blob, (size_t)blob_len);
+	memcpy(whole + 4, &n, 4);
+	memcpy(whole + blob_len, body, len);
+	m = dbus_message_demarshal(whole, blob_len + (int)len, NULL);
+	free(whole);
+out:
+	dbus_free(blob);
+	dbus_message_unref(tmpl);
+	return m;
+}
+
+bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
+		  struct decoded *d)
+{
+	const uint8_t *body = frame + 4;
+	size_t n = len - 4;
+
+	*d = (struct decoded){0};
+	if (len < 4 || get_u32(frame) != n)
+		return false;
+	if (gvariant) {
+		GVariant *v = g_variant_ref_sink(g_variant_new_from_data(
+			G_VARIANT_TYPE("(ysayay)"), body, n, FALSE, NULL,
+			NULL));
+		GVariant *norm = g_variant_get_normal_form(v);
+		GVariant *o, *w;
+		const char *user;
+		bool normal = g_variant_get_size(norm) == n &&
+			      !memcmp(g_variant_get_data(norm), body, n);
+
+		g_variant_get(v, "(y&s@ay@ay)", &d->op, &user, &o, &w);
+		d->user = g_strdup(user);
+		d->old = g_bytes_new(g_variant_get_data(o), g_variant_get_size(o));
+		d->new = g_bytes_new(g_variant_get_data(w), g_variant_get_size(w));
+		g_variant_unref(o);
+		g_variant_unref(w);
+		g_variant_unref(norm);
+		g_variant_unref(v);
+		return normal && g_utf8_validate(d->user, -1, NULL);
+	} else {
+		DBusMessage *m = dbus_body_message(body, n);
+		const char *user;
+		const uint8_t *o, *w;
+		int ol, wl;
+
+		if (!m || !dbus_message_get_args(
+				  m, NULL, DBUS_TYPE_BYTE, &d->op,
+				  DBUS_TYPE_STRING, &user, DBUS_TYPE_ARRAY,
+				  DBUS_TYPE_BYTE, &o, &ol, DBUS_TYPE_ARRAY,
+				  DBUS_TYPE_BYTE, &w, &wl, DBUS_TYPE_INVALID)) {
+			if (m)
+				dbus_message_unref(m);
+			return false;
+		}
+		d->user = g_strdup(user);
+		d->old = g_bytes_new(o, (size_t)ol);
+		d->new = g_bytes_new(w, (size_t)wl);
+		dbus_message_unref(m);
+		return true;
+	}
+}
+
+void decoded_free(struct decoded *d)
+{
+	g_free(d->user);
+	if (d->old)
+		g_bytes_unref(d->old);
+	if (d->new)
+		g_bytes_unref(d->new);
+	*d = (struct decoded){0};
+}
+
+/* The demo's view of a frame: the fields, with the secrets masked. */
+static void print_frame(const struct listener_cfg *cfg,
+			const struct ucred *cred, const uint8_t *f, size_t len)
+{
+	struct decoded d;
+
+	printf("listener: %zu-byte frame from pid %d (uid %u): ", len,
 	       (int)cred->pid, (unsigned)cred->uid);
-	/* Mask what follows the user name: the secrets. */
-	for (size_t i = 0; i < len; i++)
-		printf(i < 4 + 16 || i % 4 ? "%02x" : " %02x", f[i]);
-	printf("\n");
+	if (!frame_decode(f, len, cfg->gvariant, &d))
+		printf("not a valid %s (ysayay) frame\n",
+		       cfg->gvariant ? "GVariant" : "D-Bus");
+	else
+		printf("%s user=\"%s\" old=<%zu bytes, masked> "
+		       "new=<%zu bytes, masked>\n",
+		       d.op == 0 ? "unlock" : d.op == 1 ? "change-password" : "?",
+		       d.user, g_bytes_get_size(d.old),
+		       g_bytes_get_size(d.new));
+	decoded_free(&d);
 	fflush(stdout);
 }
 
@@ -137,8 +250,7 @@ static void handle(const struct listener_cfg *cfg, int c)
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
 	    read_all(c, prefix, 4) < 0)
 		goto out;
-	len = (uint32_t)prefix[0] | (uint32_t)prefix[1] << 8 |
-	      (uint32_t)prefix[2] << 16 | (uint32_t)prefix[3] << 24;
+	len = get_u32(prefix);
 	if (len > FRAME_MAX || !(frame = malloc(len + 4)))
 		goto out;
 	memcpy(frame, prefix, 4);
@@ -150,7 +262,7 @@ static void handle(const struct listener_cfg *cfg, int c)
 				    write_all(cfg->record_fd, frame, len + 4)))
 		perror("listener: record");
 	if (cfg->print)
-		print_frame(&cred, frame, len + 4);
+		print_frame(cfg, &cred, frame, len + 4);
 	if (cfg->behaviour != LISTENER_CLOSE)
 		send_reply(cfg, c);
 out:

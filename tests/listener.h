@@ -59,6 +59,18 @@ int listener_run(const struct listener_cfg *cfg, int ready_fd);
 size_t records_read(int fd, struct record **out);
 void records_free(struct record *r, size_t n);
 
+/* A frame as libdbus-1 or GLib reads it: independent of the module. */
+struct decoded {
+	uint8_t op;
+	char *user;
+	struct _GBytes *old, *new;
+};
+
+/* True when the frame is well formed (for GVariant: in normal form). */
+bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
+		  struct decoded *d);
+void decoded_free(struct decoded *d);
+
 /* Encodes the (bs) reply body of WIRE.md; returns its length. */
 size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
 		    const char *msg);

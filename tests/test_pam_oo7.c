@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <glib.h>
 #include <security/pam_modules.h>
 
 #include "harness.h"
@@ -94,8 +95,20 @@ static void assert_frame(bool gvariant, uint8_t op, const char *user,
 	size_t n = t_expect_frame(&want, gvariant, op, user, old, old_len, new,
 				  new_len);
 
+	struct decoded d;
+
 	assert_int_equal(r->len, n);
 	assert_memory_equal(r->data, want, n);
+	assert_true(frame_decode(r->data, r->len, gvariant, &d));
+	assert_int_equal(d.op, op);
+	assert_string_equal(d.user, user);
+	assert_int_equal(g_bytes_get_size(d.old), old_len);
+	assert_int_equal(g_bytes_get_size(d.new), new_len);
+	assert_memory_equal(g_bytes_get_data(d.new, NULL), new, new_len);
+	if (old_len)
+		assert_memory_equal(g_bytes_get_data(d.old, NULL), old,
+				    old_len);
+	decoded_free(&d);
 	free(want);
 	records_free(all, 1);
 }
