@@ -86,7 +86,7 @@ static void add_users(const char *host, bool group)
 					       u[i]->name, (unsigned)u[i]->uid,
 					       (unsigned)u[i]->gid);
 	write_file(copy, s->str, 0644);
-	if (mount(copy, host, NULL, MS_BIND, NULL) < 0)
+	if (mount(copy, host, "none", MS_BIND, NULL) < 0)
 		die(host);
 	g_string_free(s, TRUE);
 	g_free(orig);
@@ -102,14 +102,14 @@ static void private_dev(void)
 
 	snprintf(old, sizeof(old), "%s/olddev", base);
 	if (mkdir(old, 0755) < 0 ||
-	    mount("/dev", old, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    mount("/dev", old, "none", MS_BIND | MS_REC, NULL) < 0 ||
 	    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=0755") < 0)
 		die("private /dev");
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
 		snprintf(node, sizeof(node), "/dev/%s", nodes[i]);
 		write_file(node, "", 0666);
 		snprintf(old, sizeof(old), "%s/olddev/%s", base, nodes[i]);
-		if (mount(old, node, NULL, MS_BIND, NULL) < 0)
+		if (mount(old, node, "none", MS_BIND, NULL) < 0)
 			die(node);
 	}
 	if (symlink("/proc/self/fd", "/dev/fd") < 0 ||
@@ -185,7 +185,7 @@ void t_sandbox_enter(void)
 	if (!mkdtemp(base))
 		die("mkdtemp");
 	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", base, "tmpfs", 0, "mode=0755") < 0 ||
 	    mount("tmpfs", "/run", "tmpfs", MS_NOSUID, "mode=0755") < 0 ||
 	    mkdir("/run/user", 0755) < 0)
@@ -361,7 +361,7 @@ const char *t_confdir(void)
 
 void t_bind_pam_d(void)
 {
-	if (mount(t_confdir(), "/etc/pam.d", NULL, MS_BIND, NULL) < 0)
+	if (mount(t_confdir(), "/etc/pam.d", "none", MS_BIND, NULL) < 0)
 		die("/etc/pam.d");
 }
 

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/*
+ * make bench: what pam_oo7 adds to a login, next to the least any delivery
+ * can cost, measured side by side in one process through real libpam
+ * (pam_start_confdir) in the tests' private namespace. The variants run
+ * interleaved in rounds, so that drift of the machine hits all alike.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <glib.h>
+
+#include "harness.h"
+
+#define ROUNDS 2000
+#define PER_ROUND 1
+#define HUNG_TIMEOUT_MS 100
+#define HUNG_LOGINS 10
+#define RSS_LOGINS 10000
+#define RSS_WARMUP 5000
+#define PARALLEL 100
+#define IN_A_ROW 1000
+#define SOCK "/run/user/61001/oo7/pam.sock"
+#define PASSWORD "bench-password"
+
+enum variant { BASELINE, DELIVERED, FLOOR, ABSENT, CHAUTHTOK_BASE,
+	       CHAUTHTOK_MOD, N_VARIANTS };
+
+static const char *names[N_VARIANTS] = {
+	"1 baseline (no pam_oo7)", "2 delivered (daemon up)",
+	"3 floor (bare connect+write+read)", "4 daemon absent",
+	"6a chauthtok without pam_oo7", "6b chauthtok with pam_oo7"};
+
+static double samples[N_VARIANTS][ROUNDS * PER_ROUND];
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp);
+	return v[(size_t)(p * (double)(n - 1))];
+}
+
+static void login(const char *service, const char *user)
+{
+	const char *answers[] = {PASSWORD, NULL};
+	pam_handle_t *pamh = t_pam_start(service, user, answers);
+
+	if (pam_authenticate(pamh, 0) != PAM_SUCCESS ||
+	    pam_open_session(pamh, 0) != PAM_SUCCESS) {
+		fprintf(stderr, "bench: login failed\n");
+		exit(1);
+	}
+	pam_end(pamh, PAM_SUCCESS);
+}
+
+static void chauthtok(const char *service)
+{
+	const char *answers[] = {PASSWORD, "new-" PASSWORD, "new-" PASSWORD,
+				 NULL};
+	pam_handle_t *pamh = t_pam_start(service, "alice", answers);
+
+	if (pam_chauthtok(pamh, 0) != PAM_SUCCESS) {
+		fprintf(stderr, "bench: chauthtok failed\n");
+		exit(1);
+	}
+	pam_end(pamh, PAM_SUCCESS);
+}
+
+/* The least any delivery costs: one connect, one write, read to EOF. */
+static void floor_delivery(const uint8_t *frame, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = SOCK};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char c;
+
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, frame, len, MSG_NOSIGNAL) != (ssize_t)len ||
+	    read(fd, &c, 1) != 0) {
+		perror("bench: floor");
+		exit(1);
+	}
+	close(fd);
+}
+
+static double run_one(enum variant v, const uint8_t *frame, size_t len)
+{
+	double t0 = now_us();
+
+	switch (v) {
+	case BASELINE:
+		login("base", "alice");
+		break;
+	case DELIVERED:
+		login("oo7", "alice");
+		break;
+	case FLOOR:
+		floor_delivery(frame, len);
+		break;
+	case ABSENT:
+		login("oo7", "bob");
+		break;
+	case CHAUTHTOK_BASE:
+		chauthtok("base");
+		break;
+	default:
+		chauthtok("oo7");
+		break;
+	}
+	return now_us() - t0;
+}
+
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static long stripped_size(void)
+{
+	char out[] = "/tmp/pam_oo7-strip.XXXXXX";
+	struct stat st;
+	int fd = mkstemp(out), status;
+	pid_t pid;
+
+	close(fd);
+	pid = fork();
+	if (pid == 0) {
+		execlp("strip", "strip", "-o", out, MODULE_PATH, NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	fd = stat(out, &st);
+	unlink(out);
+	return fd == 0 && WIFEXITED(status) && !WEXITSTATUS(status)
+		       ? (long)st.st_size
+		       : -1;
+}
+
+/* Complete frames: each decodes, with libdbus-1, to what was sent. */
+static size_t complete_frames(size_t *total)
+{
+	struct record *r;
+	size_t n = t_frames(&r), good = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct decoded d;
+
+		if (frame_decode(r[i].data, r[i].len, false, &d) && d.op == 0 &&
+		    !strcmp(d.user, "alice") &&
+		    g_bytes_get_size(d.new) == strlen(PASSWORD) &&
+		    !memcmp(g_bytes_get_data(d.new, NULL), PASSWORD,
+			    strlen(PASSWORD)))
+			good++;
+		decoded_free(&d);
+	}
+	records_free(r, n);
+	*total = n;
+	return good;
+}
+
+static void parallel_logins(void)
+{
+	size_t n, good;
+	int failed = 0, status;
+
+	for (int i = 0; i < PARALLEL; i++)
+		if (fork() == 0) {
+			login("oo7", "alice");
+			_exit(0);
+		}
+	for (int i = 0; i < PARALLEL; i++)
+		if (wait(&status) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			failed++;
+	good = complete_frames(&n);
+	printf("%d parallel processes, one login each: %zu frames arrived, "
+	       "%zu complete, %d logins failed\n",
+	       PARALLEL, n, good, failed);
+}
+
+static void logins_in_a_row(void)
+{
+	size_t n, good;
+
+	for (int i = 0; i < IN_A_ROW; i++)
+		login("oo7", "alice");
+	good = complete_frames(&n);
+	printf("%d logins in a row: %zu frames arrived, %zu complete\n",
+	       IN_A_ROW, n, good);
+}
+
+static void hung_daemon(void)
+{
+	double worst = 0, v[HUNG_LOGINS];
+
+	t_case_teardown(NULL);
+	t_case_setup(NULL);
+	t_runtime_dir(&t_alice);
+	t_listen_as(&t_alice, SOCK, LISTENER_NEVER_ACCEPT);
+	for (int i = 0; i < HUNG_LOGINS; i++) {
+		double t0 = now_us();
+
+		login("hung", "alice");
+		v[i] = now_us() - t0;
+		worst = v[i] > worst ? v[i] : worst;
+	}
+	printf("5 daemon hung (timeout=%d ms), %d logins: median %.0f us, "
+	       "worst %.0f us = %.3f x timeout\n",
+	       HUNG_TIMEOUT_MS, HUNG_LOGINS, pct(v, HUNG_LOGINS, 0.5), worst,
+	       worst / (HUNG_TIMEOUT_MS * 1e3));
+}
+
+/*
+ * RSS growth over RSS_LOGINS logins of one service, after a warm-up: the
+ * first few thousand logins of a process grow it once by a few pages (with
+ * or without pam_oo7; measured flat from 5,000 to 30,000 logins after).
+ */
+static long rss_growth(const char *service, long *before)
+{
+	for (int i = 0; i < RSS_WARMUP; i++)
+		login(service, "alice");
+	*before = rss_kib();
+	for (int i = 0; i < RSS_LOGINS; i++)
+		login(service, "alice");
+	return rss_kib() - *before;
+}
+
+static void memory(void)
+{
+	long before, grown = rss_growth("oo7", &before);
+	long base_before, base_grown = rss_growth("base", &base_before);
+
+	printf("resident memory, %d more logins after %d: with pam_oo7 "
+	       "%ld KiB %+ld KiB; without it %ld KiB %+ld KiB\n",
+	       RSS_LOGINS, RSS_WARMUP, before, grown, base_before, base_grown);
+}
+
+/* The same floor back to back: a listener that never got cold. */
+static void warm_floor(const uint8_t *frame, size_t len)
+{
+	size_t n = ROUNDS * PER_ROUND;
+
+	for (size_t i = 0; i < n; i++)
+		samples[FLOOR][i] = run_one(FLOOR, frame, len);
+	printf("floor back to back, listener never idle: median %.1f us "
+	       "(the interleaved floor above wakes an idle listener, as a "
+	       "login does)\n",
+	       pct(samples[FLOOR], n, 0.5));
+}
+
+int main(void)
+{
+	static const char stack[] = "auth     required @FIXTURE@\n"
+				    "auth     optional @MODULE@ %s\n"
+				    "session  optional @MODULE@ %s\n"
+				    "session  required pam_permit.so\n"
+				    "password required @FIXTURE@\n"
+				    "password optional @MODULE@ %s\n";
+	char text[1024];
+	uint8_t *frame;
+	size_t len, n = ROUNDS * PER_ROUND;
+	double med[N_VARIANTS];
+
+	t_sandbox_enter();
+	t_case_setup(NULL);
+	t_service("base", "auth     required @FIXTURE@\n"
+			  "session  required pam_permit.so\n"
+			  "password required @FIXTURE@\n");
+	snprintf(text, sizeof(text), stack, "", "", "");
+	t_service("oo7", text);
+	snprintf(text, sizeof(text), stack, "timeout=100", "timeout=100",
+		 "timeout=100");
+	t_service("hung", text);
+	t_runtime_dir(&t_alice);
+	t_listen((struct listener_cfg){.path = SOCK,
+				       .owner_uid = t_alice.uid,
+				       .owner_gid = t_alice.gid,
+				       .mode = 0600,
+				       .run_uid = t_alice.uid,
+				       .run_gid = t_alice.gid,
+				       .behaviour = LISTENER_CLOSE,
+				       .record_fd = -1});
+	len = t_expect_frame(&frame, false, 0, "alice", "", 0, PASSWORD,
+			     strlen(PASSWORD));
+	for (int w = 0; w < 200; w++) /* warm caches and the allocator */
+		for (int v = 0; v < N_VARIANTS; v++)
+			run_one((enum variant)v, frame, len);
+	for (int r = 0; r < ROUNDS; r++)
+		for (int v = 0; v < N_VARIANTS; v++)
+			for (int i = 0; i < PER_ROUND; i++)
+				samples[v][r * PER_ROUND + i] =
+					run_one((enum variant)v, frame, len);
+	printf("pam_oo7 benchmark: %zu logins per variant, interleaved in %d "
+	       "rounds; microseconds per login\n\n",
+	       n, ROUNDS);
+	printf("| %-34s | %8s | %8s |\n|%s|%s|%s|\n", "variant", "median",
+	       "p90", "------------------------------------", "----------",
+	       "----------");
+	for (int v = 0; v < N_VARIANTS; v++) {
+		double p90 = pct(samples[v], n, 0.9);
+
+		med[v] = pct(samples[v], n, 0.5);
+		printf("| %-34s | %8.1f | %8.1f |\n", names[v], med[v], p90);
+	}
+	printf("\nadded cost, daemon up (2-1): %.1f us = %.2f x floor "
+	       "(target <= 3)\n",
+	       med[DELIVERED] - med[BASELINE],
+	       (med[DELIVERED] - med[BASELINE]) / med[FLOOR]);
+	printf("added cost, daemon absent (4-1): %.1f us = %.2f x floor "
+	       "(target <= 2)\n",
+	       med[ABSENT] - med[BASELINE],
+	       (med[ABSENT] - med[BASELINE]) / med[FLOOR]);
+	printf("added cost, password change (6b-6a): %.1f us\n",
+	       med[CHAUTHTOK_MOD] - med[CHAUTHTOK_BASE]);
+	warm_floor(frame, len);
+	free(frame);
+	memory();
+	printf("pam_oo7.so stripped: %ld bytes (target <= 40960)\n",
+	       stripped_size());
+	t_case_teardown(NULL);
+	t_case_setup(NULL);
+	t_runtime_dir(&t_alice);
+	t_listen_as(&t_alice, SOCK, LISTENER_CLOSE);
+	parallel_logins();
+	t_case_teardown(NULL);
+	t_case_setup(NULL);
+	t_runtime_dir(&t_alice);
+	t_listen_as(&t_alice, SOCK, LISTENER_CLOSE);
+	logins_in_a_row();
+	hung_daemon();
+	t_case_teardown(NULL);
+	return 0;
+}
