@@ -9,6 +9,7 @@ LDFLAGS ?=
 DESTDIR ?=
 PREFIX ?= /usr
 MANDIR ?= $(PREFIX)/share/man
+PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
 SECUREDIR ?= $(shell $(PKG_CONFIG) --variable=libdir pam 2>/dev/null || echo /lib)/security
 
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wformat=2 -Wshadow \
@@ -24,7 +25,27 @@ LDLIBS = -lpam
 
 MODULE = pam_oo7.so
 
-.PHONY: all bench deps install uninstall clean check check-exports check-man demo \
+# The pam-auth-update(8) profile: after pam_unix in auth and password (as
+# Additional modules, they run only once pam_unix has succeeded), and after
+# pam_systemd in session (same priority, sorted after it by name).
+define PAM_PROFILE
+Name: Unlock the oo7 keyrings with the login password (pam_oo7)
+Default: yes
+Priority: 0
+Auth-Type: Additional
+Auth:
+	optional	pam_oo7.so
+Session-Type: Additional
+Session-Interactive-Only: yes
+Session:
+	optional	pam_oo7.so auto_start
+Password-Type: Additional
+Password:
+	optional	pam_oo7.so
+endef
+export PAM_PROFILE
+
+.PHONY: all bench deps install install-pam-config uninstall clean check check-exports check-man demo \
 	format format-check
 
 all: $(MODULE)
@@ -36,8 +57,18 @@ install: $(MODULE)
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(SECUREDIR)/$(MODULE)
 	install -D -m 0644 man/pam_oo7.8 $(DESTDIR)$(MANDIR)/man8/pam_oo7.8
 
+# Debian: then run pam-auth-update --package.
+install-pam-config:
+	install -d $(DESTDIR)$(PAMCONFIGDIR)
+	printf '%s\n' "$$PAM_PROFILE" > $(DESTDIR)$(PAMCONFIGDIR)/oo7
+	chmod 0644 $(DESTDIR)$(PAMCONFIGDIR)/oo7
+
 uninstall:
-	rm -f $(DESTDIR)$(SECUREDIR)/$(MODULE) $(DESTDIR)$(MANDIR)/man8/pam_oo7.8
+	rm -f $(DESTDIR)$(SECUREDIR)/$(MODULE) $(DESTDIR)$(MANDIR)/man8/pam_oo7.8 \
+		$(DESTDIR)$(PAMCONFIGDIR)/oo7
+
+print-%:
+	@echo '$($*)'
 
 # Installs the Debian packages that the tests and the demo need (as root).
 deps:
@@ -68,10 +99,10 @@ check-man:
 	groff -ww -z -man man/pam_oo7.8 2>&1 | { ! grep . ; }
 
 format:
-	clang-format -i pam_oo7.c
+	clang-format -i pam_oo7.c tests/*.c tests/*.h
 
 format-check:
-	clang-format --dry-run --Werror pam_oo7.c
+	clang-format --dry-run --Werror pam_oo7.c tests/*.c tests/*.h
 
 clean:
 	rm -f $(MODULE)

@@ -32,13 +32,20 @@
 #define SOCK "/run/user/61001/oo7/pam.sock"
 #define PASSWORD "bench-password"
 
-enum variant { BASELINE, DELIVERED, FLOOR, ABSENT, CHAUTHTOK_BASE,
-	       CHAUTHTOK_MOD, N_VARIANTS };
+enum variant {
+	BASELINE,
+	DELIVERED,
+	FLOOR,
+	ABSENT,
+	CHAUTHTOK_BASE,
+	CHAUTHTOK_MOD,
+	N_VARIANTS
+};
 
 static const char *names[N_VARIANTS] = {
-	"1 baseline (no pam_oo7)", "2 delivered (daemon up)",
-	"3 floor (bare connect+write+read)", "4 daemon absent",
-	"6a chauthtok without pam_oo7", "6b chauthtok with pam_oo7"};
+    "1 baseline (no pam_oo7)",		 "2 delivered (daemon up)",
+    "3 floor (bare connect+write+read)", "4 daemon absent",
+    "6a chauthtok without pam_oo7",	 "6b chauthtok with pam_oo7"};
 
 static double samples[N_VARIANTS][ROUNDS * PER_ROUND];
 
@@ -163,8 +170,8 @@ static long stripped_size(void)
 	fd = stat(out, &st);
 	unlink(out);
 	return fd == 0 && WIFEXITED(status) && !WEXITSTATUS(status)
-		       ? (long)st.st_size
-		       : -1;
+		   ? (long)st.st_size
+		   : -1;
 }
 
 /* Complete frames: each decodes, with libdbus-1, to what was sent. */
@@ -320,7 +327,7 @@ int main(void)
 		for (int v = 0; v < N_VARIANTS; v++)
 			for (int i = 0; i < PER_ROUND; i++)
 				samples[v][r * PER_ROUND + i] =
-					run_one((enum variant)v, frame, len);
+				    run_one((enum variant)v, frame, len);
 	printf("pam_oo7 benchmark: %zu logins per variant, interleaved in %d "
 	       "rounds; microseconds per login\n\n",
 	       n, ROUNDS);

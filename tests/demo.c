@@ -4,9 +4,9 @@
  * namespace (nothing of the host's is touched), the test user alice gets a
  * runtime folder and a listener that speaks the daemon's side of WIRE.md and
  * runs as alice; /etc/pam.d is replaced by a private folder (in the
- * namespace only), and pamtester then authenticates, opens a session and changes
- * the password through pam_oo7.so, once per encoding. The listener prints
- * what it received (secrets masked); the module's log lines follow.
+ * namespace only), and pamtester then authenticates, opens a session and
+ * changes the password through pam_oo7.so, once per encoding. The listener
+ * prints what it received (secrets masked); the module's log lines follow.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -78,16 +78,16 @@ static int round_with(const char *encoding, bool gvariant)
 	g_file_get_contents(file, &text, NULL, NULL);
 	t_runtime_dir(&t_alice);
 	t_listen((struct listener_cfg){
-		.path = "/run/user/61001/oo7/pam.sock",
-		.owner_uid = t_alice.uid,
-		.owner_gid = t_alice.gid,
-		.mode = 0600,
-		.run_uid = t_alice.uid,
-		.run_gid = t_alice.gid,
-		.behaviour = LISTENER_REPLY,
-		.gvariant = gvariant,
-		.reply_ok = true,
-		.print = true,
+	    .path = "/run/user/61001/oo7/pam.sock",
+	    .owner_uid = t_alice.uid,
+	    .owner_gid = t_alice.gid,
+	    .mode = 0600,
+	    .run_uid = t_alice.uid,
+	    .run_gid = t_alice.gid,
+	    .behaviour = LISTENER_REPLY,
+	    .gvariant = gvariant,
+	    .reply_ok = true,
+	    .print = true,
 	});
 	printf("=== %s encoding: listener runs as alice (uid 61001) on "
 	       "/run/user/61001/oo7/pam.sock\n"

@@ -115,11 +115,10 @@ static DBusMessage *dbus_body_message(const uint8_t *body, size_t len)
 	uint32_t n = (uint32_t)len, tmpl_len;
 
 	dbus_message_set_serial(tmpl, 1); /* demarshal wants one */
-	if (!dbus_message_append_args(tmpl, DBUS_TYPE_BYTE, &op,
-				      DBUS_TYPE_STRING, &empty, DBUS_TYPE_ARRAY,
-				      DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_ARRAY,
-				      DBUS_TYPE_BYTE, &none, 0,
-				      DBUS_TYPE_INVALID) ||
+	if (!dbus_message_append_args(
+		tmpl, DBUS_TYPE_BYTE, &op, DBUS_TYPE_STRING, &empty,
+		DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_ARRAY,
+		DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_INVALID) ||
 	    !dbus_message_marshal(tmpl, &blob, &blob_len))
 		goto out;
 	/* Keep the template's header (signature ysayay), swap the body. */
@@ -148,8 +147,7 @@ bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
 		return false;
 	if (gvariant) {
 		GVariant *v = g_variant_ref_sink(g_variant_new_from_data(
-			G_VARIANT_TYPE("(ysayay)"), body, n, FALSE, NULL,
-			NULL));
+		    G_VARIANT_TYPE("(ysayay)"), body, n, FALSE, NULL, NULL));
 		GVariant *norm = g_variant_get_normal_form(v);
 		GVariant *o, *w;
 		const char *user;
@@ -158,8 +156,10 @@ bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
 
 		g_variant_get(v, "(y&s@ay@ay)", &d->op, &user, &o, &w);
 		d->user = g_strdup(user);
-		d->old = g_bytes_new(g_variant_get_data(o), g_variant_get_size(o));
-		d->new = g_bytes_new(g_variant_get_data(w), g_variant_get_size(w));
+		d->old =
+		    g_bytes_new(g_variant_get_data(o), g_variant_get_size(o));
+		d->new =
+		    g_bytes_new(g_variant_get_data(w), g_variant_get_size(w));
 		g_variant_unref(o);
 		g_variant_unref(w);
 		g_variant_unref(norm);
@@ -172,10 +172,10 @@ bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
 		int ol, wl;
 
 		if (!m || !dbus_message_get_args(
-				  m, NULL, DBUS_TYPE_BYTE, &d->op,
-				  DBUS_TYPE_STRING, &user, DBUS_TYPE_ARRAY,
-				  DBUS_TYPE_BYTE, &o, &ol, DBUS_TYPE_ARRAY,
-				  DBUS_TYPE_BYTE, &w, &wl, DBUS_TYPE_INVALID)) {
+			      m, NULL, DBUS_TYPE_BYTE, &d->op, DBUS_TYPE_STRING,
+			      &user, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &o, &ol,
+			      DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &w, &wl,
+			      DBUS_TYPE_INVALID)) {
 			if (m)
 				dbus_message_unref(m);
 			return false;
@@ -212,7 +212,9 @@ static void print_frame(const struct listener_cfg *cfg,
 	else
 		printf("%s user=\"%s\" old=<%zu bytes, masked> "
 		       "new=<%zu bytes, masked>\n",
-		       d.op == 0 ? "unlock" : d.op == 1 ? "change-password" : "?",
+		       d.op == 0   ? "unlock"
+		       : d.op == 1 ? "change-password"
+				   : "?",
 		       d.user, g_bytes_get_size(d.old),
 		       g_bytes_get_size(d.new));
 	decoded_free(&d);

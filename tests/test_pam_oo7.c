@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <crypt.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -75,14 +77,17 @@ static size_t hex_decode(const char *hex, uint8_t *out)
 	return n;
 }
 
-/* Exactly one frame arrived, from this very process running as root. */
+/* The process that hosts libpam: this one, or a real client it ran. */
+static pid_t host_pid;
+
+/* Exactly one frame arrived, from the PAM host, running as root. */
 static struct record *one_frame(struct record **all)
 {
 	size_t n = t_frames(all);
 
 	assert_int_equal(n, 1);
 	assert_int_equal((*all)[0].uid, 0);
-	assert_int_equal((*all)[0].pid, getpid());
+	assert_int_equal((*all)[0].pid, host_pid ? host_pid : getpid());
 	return &(*all)[0];
 }
 
@@ -867,8 +872,174 @@ static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 	records_free(all, n);
 }
 
-#define T(name)                                                                \
-	cmocka_unit_test_setup_teardown(name, t_case_setup, t_case_teardown)
+/* ---- installing ---- */
+
+static int run(const char *cmd)
+{
+	int status = system(cmd);
+
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int runf(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return run(cmd);
+}
+
+static void
+make_install_puts_exactly_the_module_man_page_and_profile(void **state)
+{
+	char dest[300], cmd[600];
+	gchar *out = NULL;
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+
+	assert_int_equal(runf("make -s -C %s install install-pam-config "
+			      "DESTDIR=%s >/dev/null",
+			      TOP_DIR, dest),
+			 0);
+
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c 'cd %s && find . -type f -printf \"%%m %%p\\n\" | "
+		 "sort'",
+		 dest);
+	assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+	assert_string_equal(out, "644 ./" SECUREDIR_REL "/pam_oo7.so\n"
+				 "644 ./usr/share/man/man8/pam_oo7.8\n"
+				 "644 ./usr/share/pam-configs/oo7\n");
+	g_free(out);
+	assert_int_equal(
+	    runf("make -s -C %s uninstall DESTDIR=%s", TOP_DIR, dest), 0);
+	assert_int_equal(runf("test -z \"$(find %s -type f)\"", dest), 0);
+}
+
+/* A copy of dir, bind-mounted over it: the host's stays as it is. */
+static void private_copy(const char *dir, const char *copy)
+{
+	assert_int_equal(runf("cp -a %s %s", dir, copy), 0);
+	assert_int_equal(mount(copy, dir, "none", MS_BIND, NULL), 0);
+}
+
+static void shadow_with_alice(const char *password)
+{
+	const char *hash = crypt(password, "$6$pamoo7test$");
+	gchar *text = NULL, *all;
+	char copy[300];
+
+	snprintf(copy, sizeof(copy), "%s", t_path("shadow"));
+	assert_true(g_file_get_contents("/etc/shadow", &text, NULL, NULL));
+	all = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", text, hash);
+	assert_true(g_file_set_contents(copy, all, -1, NULL));
+	assert_int_equal(mount(copy, "/etc/shadow", "none", MS_BIND, NULL), 0);
+	g_free(text);
+	g_free(all);
+}
+
+/* Runs pamtester as the PAM host; returns its exit code. */
+static int pamtester_login(const char *service, const char *password)
+{
+	int in[2], status;
+	pid_t pid;
+
+	if (pipe(in) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execlp("pamtester", "pamtester", service, "alice",
+		       "authenticate", "open_session", NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	host_pid = pid;
+	if (write(in[1], password, strlen(password)) < 0 ||
+	    write(in[1], "\n", 1) < 0)
+		return -1;
+	close(in[1]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void unmount_all(const char *const *dirs)
+{
+	for (; *dirs; dirs++)
+		umount2(*dirs, MNT_DETACH);
+}
+
+/* The real pam-auth-update, on private copies of everything it writes. */
+static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
+{
+	const char *const mounted[] = {"/etc/pam.d",   "/usr/share/pam-configs",
+				       "/var/lib/pam", SECUREDIR,
+				       "/etc/shadow",  NULL};
+	gchar *auth = NULL, *session = NULL, *password = NULL;
+	char copy[300];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		snprintf(copy, sizeof(copy), "%s", t_path("copy%d", i));
+		private_copy(mounted[i], copy);
+	}
+	assert_int_equal(runf("cp %s %s/ && make -s -C %s install-pam-config "
+			      "DESTDIR= >/dev/null",
+			      MODULE_PATH, SECUREDIR, TOP_DIR),
+			 0);
+
+	assert_int_equal(run("DEBIAN_FRONTEND=noninteractive "
+			     "pam-auth-update --package"),
+			 0);
+
+	assert_true(
+	    g_file_get_contents("/etc/pam.d/common-auth", &auth, NULL, NULL));
+	assert_true(g_file_get_contents("/etc/pam.d/common-session", &session,
+					NULL, NULL));
+	assert_true(g_file_get_contents("/etc/pam.d/common-password", &password,
+					NULL, NULL));
+	assert_non_null(strstr(auth, "optional\tpam_oo7.so"));
+	assert_true(strstr(auth, "pam_oo7.so") > strstr(auth, "pam_permit.so"));
+	assert_true(strstr(password, "pam_oo7.so") >
+		    strstr(password, "pam_permit.so"));
+	assert_non_null(strstr(session, "pam_oo7.so auto_start"));
+	assert_true(strstr(session, "pam_oo7.so") >
+		    strstr(session, "pam_systemd.so"));
+
+	/* A login through the generated files, with the real pam_unix. */
+	shadow_with_alice("hunter2");
+	assert_true(g_file_set_contents("/etc/pam.d/oo7-login",
+					"@include common-auth\n"
+					"@include common-session\n",
+					-1, NULL));
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(pamtester_login("oo7-login", "hunter2"), 0);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	host_pid = 0;
+	g_free(auth);
+	g_free(session);
+	g_free(password);
+	unmount_all(mounted);
+}
+
+static int setup(void **state)
+{
+	host_pid = 0;
+	return t_case_setup(state);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, t_case_teardown)
 
 int main(void)
 {
@@ -912,6 +1083,8 @@ int main(void)
 	    T(auth_and_setcred_return_ignore),
 	    T(session_and_password_return_success_whatever_happens),
 	    T(pamtester_through_pam_wrapper_delivers_both_frames),
+	    T(make_install_puts_exactly_the_module_man_page_and_profile),
+	    T(pam_auth_update_profile_places_the_module_and_logs_in),
 	};
 
 	t_sandbox_enter();
