@@ -9,7 +9,6 @@
  * prints what it received (secrets masked); the module's log lines follow.
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +27,6 @@
 	"session  optional @MODULE@ debug %1$s\n"                              \
 	"password required @FIXTURE@\n"                                        \
 	"password optional @MODULE@ debug %1$s\n"
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	exit(130); /* runs the sandbox's cleanup */
-}
 
 static int run_pamtester(void)
 {
@@ -107,9 +100,6 @@ int main(void)
 	int rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
 	t_sandbox_enter();
 	t_bind_pam_d();
 	rc = round_with("dbus", false) | round_with("gvariant", true);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -143,6 +144,7 @@ static void start_log_collector(void)
 	if (log_pid < 0)
 		die("fork");
 	if (log_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(ack[0]);
 		while ((n = recv(fd, buf, sizeof(buf) - 1, 0)) >= 0) {
 			if (n == sizeof(SYNC_MARK) - 1 &&
@@ -165,12 +167,19 @@ static void start_log_collector(void)
 		die("connect /dev/log");
 }
 
+/* Async-signal-safe, so that an interrupted run cleans up too. */
 static void leave_sandbox(void)
 {
 	if (log_pid > 0)
 		kill(log_pid, SIGKILL);
 	umount2(base, MNT_DETACH);
 	rmdir(base);
+}
+
+static void on_signal(int sig)
+{
+	leave_sandbox();
+	_exit(128 + sig);
 }
 
 void t_sandbox_enter(void)
@@ -191,6 +200,9 @@ void t_sandbox_enter(void)
 	    mkdir("/run/user", 0755) < 0)
 		die("private mounts");
 	atexit(leave_sandbox);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	add_users("/etc/passwd", false);
 	add_users("/etc/group", true);
 	private_dev();

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -334,6 +335,8 @@ pid_t listener_start(const struct listener_cfg *cfg)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
+		/* Dies with the test, however the test ends. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[0]);
 		_exit(listener_run(cfg, p[1]));
 	}
