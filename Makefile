@@ -46,6 +46,7 @@ endef
 export PAM_PROFILE
 
 .PHONY: all bench deps install install-pam-config uninstall clean check check-exports check-man demo \
+	check-asan check-valgrind \
 	format format-check
 
 all: $(MODULE)
@@ -83,6 +84,31 @@ bench: deps $(MODULE)
 
 check: deps $(MODULE) check-exports check-man
 	$(MAKE) -C tests check
+	$(MAKE) check-valgrind
+	$(MAKE) check-asan
+
+# The suite under memcheck: no error, nothing definitely lost.
+check-valgrind: $(MODULE)
+	$(MAKE) -C tests all
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+		--error-exitcode=1 tests/test_pam_oo7
+
+# The module and the suite built with ASan and UBSan in build/asan. pamtester
+# is not sanitized: it gets the runtime preloaded, and libcrypt with it, as
+# ASan resolves its crypt() interceptor when it starts.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+check-asan:
+	rm -rf build/asan && mkdir -p build/asan
+	cp -r Makefile pam_oo7.c man tests build/asan/
+	$(MAKE) -C build/asan clean
+	$(MAKE) -C build/asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined"
+	$(MAKE) -C build/asan/tests all CFLAGS="$(SAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined"
+	OO7_TEST_PRELOAD="$$($(CC) -print-file-name=libasan.so) libcrypt.so.1" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		build/asan/tests/test_pam_oo7
 
 # Only the pam_sm_* hooks are exported, and only libpam and libc are linked.
 check-exports: $(MODULE)
@@ -105,5 +131,5 @@ format-check:
 	clang-format --dry-run --Werror pam_oo7.c tests/*.c tests/*.h
 
 clean:
-	rm -f $(MODULE)
+	rm -rf $(MODULE) build
 	$(MAKE) -C tests clean

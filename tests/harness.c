@@ -371,6 +371,18 @@ const char *t_confdir(void)
 	return dir;
 }
 
+void t_preload(const char *lib)
+{
+	const char *san = getenv("OO7_TEST_PRELOAD");
+	char *all =
+	    g_strjoin(":", san && *san ? san : "", lib ? lib : "", NULL);
+
+	g_strstrip(g_strdelimit(all, ":", ' '));
+	if (*all)
+		setenv("LD_PRELOAD", all, 1);
+	g_free(all);
+}
+
 void t_bind_pam_d(void)
 {
 	if (mount(t_confdir(), "/etc/pam.d", "none", MS_BIND, NULL) < 0)

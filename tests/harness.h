@@ -62,6 +62,13 @@ int t_login(const char *service, const char *user, const char *password,
 int t_chauthtok(const char *service, const char *user, const char *old,
 		const char *new);
 
+/*
+ * Sets LD_PRELOAD for a client about to be executed: lib (or nothing), after
+ * $OO7_TEST_PRELOAD, which make check-asan sets to the sanitizer runtime
+ * that a sanitized pam_oo7.so needs in an unsanitized pamtester.
+ */
+void t_preload(const char *lib);
+
 /* Everything logged through /dev/log since the case started. */
 const char *t_logs(void);
 

@@ -839,7 +839,7 @@ static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 		dup2(in[0], 0);
 		freopen("/dev/null", "w", stdout);
 		close(in[1]);
-		setenv("LD_PRELOAD", PAM_WRAPPER_LIB, 1);
+		t_preload(PAM_WRAPPER_LIB);
 		setenv("PAM_WRAPPER", "1", 1);
 		setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
 		execlp("pamtester", "pamtester", "login", "alice",
@@ -902,10 +902,12 @@ make_install_puts_exactly_the_module_man_page_and_profile(void **state)
 	(void)state;
 	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
 
-	assert_int_equal(runf("make -s -C %s install install-pam-config "
-			      "DESTDIR=%s >/dev/null",
-			      TOP_DIR, dest),
-			 0);
+	assert_int_equal(
+	    runf(
+		"make -s --no-print-directory -C %s install install-pam-config "
+		"DESTDIR=%s >/dev/null",
+		TOP_DIR, dest),
+	    0);
 
 	snprintf(cmd, sizeof(cmd),
 		 "sh -c 'cd %s && find . -type f -printf \"%%m %%p\\n\" | "
@@ -917,7 +919,9 @@ make_install_puts_exactly_the_module_man_page_and_profile(void **state)
 				 "644 ./usr/share/pam-configs/oo7\n");
 	g_free(out);
 	assert_int_equal(
-	    runf("make -s -C %s uninstall DESTDIR=%s", TOP_DIR, dest), 0);
+	    runf("make -s --no-print-directory -C %s uninstall DESTDIR=%s",
+		 TOP_DIR, dest),
+	    0);
 	assert_int_equal(runf("test -z \"$(find %s -type f)\"", dest), 0);
 }
 
@@ -957,6 +961,7 @@ static int pamtester_login(const char *service, const char *password)
 		close(in[1]);
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(126);
+		t_preload(NULL);
 		execlp("pamtester", "pamtester", service, "alice",
 		       "authenticate", "open_session", NULL);
 		_exit(127);
@@ -992,7 +997,8 @@ static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 		snprintf(copy, sizeof(copy), "%s", t_path("copy%d", i));
 		private_copy(mounted[i], copy);
 	}
-	assert_int_equal(runf("cp %s %s/ && make -s -C %s install-pam-config "
+	assert_int_equal(runf("cp %s %s/ && make -s --no-print-directory -C %s "
+			      "install-pam-config "
 			      "DESTDIR= >/dev/null",
 			      MODULE_PATH, SECUREDIR, TOP_DIR),
 			 0);
