@@ -293,12 +293,17 @@ static int stash_authtok(pam_handle_t *pamh)
 
 /* ---- user ---- */
 
-/* Strict UTF-8, as a D-Bus or GVariant string must be. */
-static bool valid_utf8(const unsigned char *s)
+/*
+ * Strict UTF-8, as a D-Bus or GVariant string must be, and no control
+ * character: a user name is logged, and a newline in it would forge lines.
+ */
+static bool valid_user_name(const unsigned char *s)
 {
 	while (*s) {
 		unsigned int c = *s++, n, cp, min;
 
+		if (c < 0x20 || c == 0x7f)
+			return false;
 		if (c < 0x80)
 			continue;
 		if (c >= 0xc2 && c <= 0xdf)
@@ -334,9 +339,10 @@ static int get_user(pam_handle_t *pamh, const char **user, struct passwd **pw)
 		return PAM_IGNORE;
 	}
 	*user = item;
-	if (!valid_utf8(item)) {
+	if (!valid_user_name(item)) {
 		pam_syslog(pamh, LOG_WARNING,
-			   "User name is not valid UTF-8; nothing sent");
+			   "User name is not valid UTF-8 or holds a control "
+			   "character; nothing sent");
 		return PAM_IGNORE;
 	}
 	*pw = pam_modutil_getpwnam(pamh, *user);

@@ -28,6 +28,10 @@
 const struct tuser t_alice = {"alice", 61001, 61001};
 const struct tuser t_bob = {"bob", 61002, 61002};
 const struct tuser t_latin = {"j\xe9r\xf4me", 61003, 61003};
+static char long_name[1001];
+const struct tuser t_long = {long_name, 61004, 61004};
+const struct tuser t_slash = {"a/b", 61005, 61005};
+const struct tuser t_dotdot = {"..", 61006, 61006};
 
 static char base[] = "/tmp/pam_oo7-tests.XXXXXX";
 static char scratch[256];
@@ -70,13 +74,15 @@ static char *read_file(const char *path)
 /* The host's own entries, then the test users. */
 static void add_users(const char *host, bool group)
 {
-	const struct tuser *u[] = {&t_alice, &t_bob, &t_latin};
+	const struct tuser *u[] = {&t_alice, &t_bob,   &t_latin,
+				   &t_long,  &t_slash, &t_dotdot};
 	GString *s = g_string_new(NULL);
 	char *orig = read_file(host);
 	char *copy = g_strdup_printf("%s/%s", base, group ? "group" : "passwd");
 
 	g_string_append(s, orig);
-	for (size_t i = 0; i < 3; i++)
+	memset(long_name, 'u', sizeof(long_name) - 1);
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++)
 		if (group)
 			g_string_append_printf(s, "%s:x:%u:\n", u[i]->name,
 					       (unsigned)u[i]->gid);

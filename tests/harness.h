@@ -23,6 +23,8 @@ struct tuser {
 };
 
 extern const struct tuser t_alice, t_bob, t_latin;
+/* Odd but valid names: 1,000 bytes long, with a slash, and "..". */
+extern const struct tuser t_long, t_slash, t_dotdot;
 
 /* Enters the sandbox; call first in main. Exits the process on failure. */
 void t_sandbox_enter(void);

@@ -321,6 +321,10 @@ int listener_run(const struct listener_cfg *cfg, int ready_fd)
 			continue;
 		if (cfg->behaviour == LISTENER_NEVER_READ)
 			continue; /* hold it open, never read */
+		if (cfg->behaviour == LISTENER_CLOSE_AT_ONCE) {
+			close(c);
+			continue;
+		}
 		handle(cfg, c);
 	}
 }

@@ -14,11 +14,12 @@
 #include <sys/types.h>
 
 enum listener_behaviour {
-	LISTENER_CLOSE,	       /* oo7 0.6: read the frame, close */
-	LISTENER_REPLY,	       /* oo7 0.7+: read the frame, answer (bs) */
-	LISTENER_RAW_REPLY,    /* read the frame, answer raw bytes */
-	LISTENER_NEVER_READ,   /* accept, then never read */
-	LISTENER_NEVER_ACCEPT, /* never accept, backlog full */
+	LISTENER_CLOSE,		/* oo7 0.6: read the frame, close */
+	LISTENER_REPLY,		/* oo7 0.7+: read the frame, answer (bs) */
+	LISTENER_RAW_REPLY,	/* read the frame, answer raw bytes */
+	LISTENER_NEVER_READ,	/* accept, then never read */
+	LISTENER_NEVER_ACCEPT,	/* never accept, backlog full */
+	LISTENER_CLOSE_AT_ONCE, /* accept, close before reading */
 };
 
 struct listener_cfg {

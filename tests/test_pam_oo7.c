@@ -15,6 +15,7 @@
 #include <crypt.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -276,7 +277,8 @@ static void non_utf8_user_name_sends_nothing(void **state)
 			 PAM_SUCCESS);
 
 	assert_no_frame();
-	assert_logged("User name is not valid UTF-8; nothing sent");
+	assert_logged("User name is not valid UTF-8 or holds a control "
+		      "character; nothing sent");
 }
 
 static void session_without_auth_sends_nothing(void **state)
@@ -872,6 +874,179 @@ static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 	records_free(all, n);
 }
 
+/* ---- hostile daemons, sockets and input ---- */
+
+static void not_a_socket_at_the_path_gets_nothing(void **state)
+{
+	const char *kinds[] = {"file", "fifo", "folder"};
+
+	for (int k = 0; k < 3; k++) {
+		const char *path;
+
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("%s", "");
+		path = alice_socket();
+		if (k == 0)
+			assert_true(g_file_set_contents(path, "", 0, NULL));
+		else if (k == 1)
+			assert_int_equal(mkfifo(path, 0600), 0);
+		else
+			assert_int_equal(mkdir(path, 0700), 0);
+		assert_int_equal(chown(path, t_alice.uid, t_alice.gid), 0);
+
+		assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+				 PAM_SUCCESS);
+
+		assert_logged("not a socket owned by alice; nothing sent");
+		(void)kinds;
+	}
+}
+
+static void socket_path_longer_than_sun_path_is_refused(void **state)
+{
+	char path[200], env[240];
+
+	(void)state;
+	memset(path, 'x', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	snprintf(env, sizeof(env), "socket=%s", path);
+	stack("%s", env);
+	setenv("OO7_PAM_SOCKET", path, 1);
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_no_frame();
+	assert_logged("Ignoring unknown or invalid option: socket=/xxx");
+	assert_logged("Ignoring socket path /xxx");
+}
+
+/* The host keeps SIGPIPE at its default: a send without MSG_NOSIGNAL
+ * would kill this very test process. */
+static void listener_that_closes_at_once_does_not_kill_the_host(void **state)
+{
+	char *big = malloc(1 << 20);
+
+	(void)state;
+	memset(big, 'p', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	signal(SIGPIPE, SIG_DFL);
+	stack("%s", "");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE_AT_ONCE);
+
+	assert_int_equal(t_login("login", "alice", big, NULL), PAM_SUCCESS);
+
+	assert_logged("Failed to send the request to");
+	free(big);
+}
+
+static void
+listener_that_never_reads_a_1mib_password_costs_the_timeout(void **state)
+{
+	char *big = malloc(1 << 20);
+	struct timespec t0;
+	double ms;
+
+	(void)state;
+	memset(big, 'p', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	stack("timeout=300");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_NEVER_READ);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", big, NULL), PAM_SUCCESS);
+
+	ms = elapsed_ms(&t0);
+	assert_true(ms >= 300 && ms < 300 * 1.1 + 100);
+	assert_logged("Failed to send the request to "
+		      "/run/user/61001/oo7/pam.sock: Connection timed out");
+	free(big);
+}
+
+static void oversized_or_truncated_reply_is_refused(void **state)
+{
+	static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0};
+	static const uint8_t cut[] = {10, 0, 0, 0, 1, 0};
+	const struct {
+		const uint8_t *bytes;
+		size_t len;
+	} replies[] = {{huge, sizeof(huge)}, {cut, sizeof(cut)}};
+
+	for (int i = 0; i < 2; i++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("%s", "");
+		t_listen(L(alice_socket(), 61001, 61001, 0600,
+			   .behaviour = LISTENER_RAW_REPLY,
+			   .raw_reply = replies[i].bytes,
+			   .raw_reply_len = replies[i].len));
+
+		assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+				 PAM_SUCCESS);
+
+		assert_logged("Ignoring a malformed reply from the daemon");
+	}
+}
+
+/* The user name goes on the wire, never into a path: odd ones are safe. */
+static void odd_but_valid_user_names_are_sent_intact(void **state)
+{
+	const struct tuser *users[] = {&t_long, &t_slash, &t_dotdot};
+
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("%s", "");
+		t_runtime_dir(users[i]);
+		snprintf(path, sizeof(path), "/run/user/%u/oo7/pam.sock",
+			 (unsigned)users[i]->uid);
+		t_listen_as(users[i], path, LISTENER_CLOSE);
+
+		t_login("login", users[i]->name, "hunter2", NULL);
+
+		assert_frame(false, 0, users[i]->name, "", 0, "hunter2", 7);
+	}
+}
+
+static void user_name_with_a_newline_sends_and_logs_nothing_of_it(void **state)
+{
+	(void)state;
+	stack("%s", "");
+
+	t_login("login", "eve\nFAKE LINE", "hunter2", NULL);
+
+	assert_no_frame();
+	assert_logged("holds a control character; nothing sent");
+	assert_not_logged("FAKE LINE");
+}
+
+static void password_of_64_kib_arrives_intact(void **state)
+{
+	size_t n = 64 * 1024;
+	char *big = malloc(n + 1);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)(1 + i % 255);
+	big[n] = '\0';
+	for (int gv = 0; gv < 2; gv++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		stack("encoding=%s", gv ? "gvariant" : "dbus");
+		t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+		t_login("login", "alice", big, NULL);
+
+		assert_frame(gv, 0, "alice", "", 0, big, n);
+	}
+	free(big);
+}
+
 /* ---- installing ---- */
 
 static int run(const char *cmd)
@@ -1089,6 +1264,14 @@ int main(void)
 	    T(auth_and_setcred_return_ignore),
 	    T(session_and_password_return_success_whatever_happens),
 	    T(pamtester_through_pam_wrapper_delivers_both_frames),
+	    T(not_a_socket_at_the_path_gets_nothing),
+	    T(socket_path_longer_than_sun_path_is_refused),
+	    T(listener_that_closes_at_once_does_not_kill_the_host),
+	    T(listener_that_never_reads_a_1mib_password_costs_the_timeout),
+	    T(oversized_or_truncated_reply_is_refused),
+	    T(odd_but_valid_user_names_are_sent_intact),
+	    T(user_name_with_a_newline_sends_and_logs_nothing_of_it),
+	    T(password_of_64_kib_arrives_intact),
 	    T(make_install_puts_exactly_the_module_man_page_and_profile),
 	    T(pam_auth_update_profile_places_the_module_and_logs_in),
 	};
