@@ -387,7 +387,10 @@ size_t records_read(int fd, struct record **out)
 
 void records_free(struct record *r, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	/* Frames hold passwords: the linger test must find none of ours. */
+	for (size_t i = 0; i < n; i++) {
+		explicit_bzero(r[i].data, r[i].len);
 		free(r[i].data);
+	}
 	free(r);
 }
