@@ -188,6 +188,16 @@ static void on_signal(int sig)
 	_exit(128 + sig);
 }
 
+void t_use_sandbox(const char *dir)
+{
+	snprintf(base, sizeof(base), "%s", dir);
+}
+
+const char *t_sandbox(void)
+{
+	return base;
+}
+
 void t_sandbox_enter(void)
 {
 	char dir[300];

@@ -29,6 +29,10 @@ extern const struct tuser t_long, t_slash, t_dotdot;
 /* Enters the sandbox; call first in main. Exits the process on failure. */
 void t_sandbox_enter(void);
 
+/* For a child that runs in the sandbox its parent made: use its folder. */
+void t_use_sandbox(const char *dir);
+const char *t_sandbox(void);
+
 /* cmocka setup and teardown for every case. */
 int t_case_setup(void **state);
 int t_case_teardown(void **state);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
@@ -1442,6 +1443,62 @@ static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 	unmount_all(mounted);
 }
 
+/* ---- a set-user-ID host ---- */
+
+/*
+ * Runs this test program as a PAM host for one login of alice, with
+ * OO7_PAM_SOCKET set to path, as alice through a set-user-ID root copy (so
+ * that the environment is the caller's), or as root (the control).
+ */
+static char self_path[4096]; /* this program, from argv[0] (not valgrind) */
+
+static int run_probe(bool setuid_copy, const char *path)
+{
+	char probe[300];
+	int status;
+	pid_t pid;
+
+	snprintf(probe, sizeof(probe), "%s", t_path("probe"));
+	if (runf("cp %s %s && chown root:root %s && chmod %s %s", self_path,
+		 probe, probe, setuid_copy ? "4755" : "0755", probe))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (setuid_copy &&
+		    (setgroups(0, NULL) < 0 ||
+		     setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+		     setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0))
+			_exit(126);
+		setenv("OO7_PAM_SOCKET", path, 1);
+		execl(probe, probe, "--probe", t_sandbox(), NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void setuid_host_ignores_oo7_pam_socket_of_its_caller(void **state)
+{
+	char path[300];
+	struct record *all;
+	size_t n;
+
+	(void)state;
+	stack("debug");
+	snprintf(path, sizeof(path), "%s", t_path("alice.sock"));
+	t_listen_as(&t_alice, path, LISTENER_CLOSE);
+
+	assert_int_equal(run_probe(true, path), 0);
+	assert_no_frame();
+
+	/* Control: the same probe, not set-user-ID, does deliver there. */
+	assert_int_equal(run_probe(false, path), 0);
+	n = t_frames(&all);
+	assert_int_equal(n, 1);
+	records_free(all, n);
+}
+
 static int setup(void **state)
 {
 	host_pid = 0;
@@ -1450,8 +1507,16 @@ static int setup(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, t_case_teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* The set-user-ID probe: one login in its parent's sandbox. */
+	if (argc == 3 && !strcmp(argv[1], "--probe")) {
+		t_use_sandbox(argv[2]);
+		return t_login("login", "alice", "hunter2", NULL) == PAM_SUCCESS
+			   ? 0
+			   : 1;
+	}
+
 	const struct CMUnitTest tests[] = {
 	    T(session_sends_unlock_frame_to_user_socket),
 	    T(chauthtok_sends_change_frame_with_old_and_new),
@@ -1502,10 +1567,13 @@ int main(void)
 	    T(password_of_64_kib_arrives_intact),
 	    T(host_is_left_as_it_was_after_1000_logins),
 	    T(password_does_not_linger_after_pam_end),
+	    T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
 	    T(make_install_puts_exactly_the_module_man_page_and_profile),
 	    T(pam_auth_update_profile_places_the_module_and_logs_in),
 	};
 
+	if (!realpath(argv[0], self_path))
+		return 2;
 	t_sandbox_enter();
 	return cmocka_run_group_tests_name("pam_oo7", tests, NULL, NULL);
 }
