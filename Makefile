@@ -46,7 +46,7 @@ endef
 export PAM_PROFILE
 
 .PHONY: all bench deps install install-pam-config uninstall clean check check-exports check-man demo \
-	check-asan check-valgrind \
+	check-asan check-valgrind fuzz \
 	format format-check
 
 all: $(MODULE)
@@ -86,6 +86,11 @@ check: deps $(MODULE) check-exports check-man
 	$(MAKE) -C tests check
 	$(MAKE) check-valgrind
 	$(MAKE) check-asan
+	$(MAKE) fuzz
+
+# Two libFuzzer targets, FUZZ_SECONDS (60) on the frame encoder.
+fuzz: deps
+	$(MAKE) -C tests fuzz
 
 # The suite under memcheck: no error, nothing definitely lost.
 check-valgrind: $(MODULE)

@@ -3,7 +3,7 @@
 # and only those that are missing. Run as root.
 set -eu
 pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev \
-libglib2.0-dev libcmocka-dev libcrypt-dev pamtester libpam-wrapper mandoc groff-base valgrind \
+libglib2.0-dev libcmocka-dev libcrypt-dev pamtester libpam-wrapper mandoc groff-base valgrind clang libfuzzer-14-dev \
 util-linux"
 missing=""
 for p in $pkgs; do

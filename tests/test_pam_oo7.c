@@ -253,6 +253,30 @@ static void passwords_of_any_bytes_and_length_arrive_intact(void **state)
 		}
 }
 
+/* GVariant offsets widen from 1 to 2 bytes at 256, and to 4 at 65,536. */
+static void gvariant_offsets_widen_as_glib_does(void **state)
+{
+	size_t lens[] = {240,	241,   242,   243,   244,   245,   246,
+			 247,	248,   249,   250,   65515, 65516, 65517,
+			 65518, 65519, 65520, 65521, 65522, 65523, 65524,
+			 65525, 65526, 65527, 65528};
+	char *pw = malloc(65529);
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		t_case_teardown(state);
+		t_case_setup(state);
+		memset(pw, 'w', lens[i]);
+		pw[lens[i]] = '\0';
+		stack("encoding=gvariant");
+		t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+		t_login("login", "alice", pw, NULL);
+
+		assert_frame(true, 0, "alice", "", 0, pw, lens[i]);
+	}
+	free(pw);
+}
+
 /* An account without a password has a keyring without one. */
 static void empty_password_is_sent_as_it_is(void **state)
 {
@@ -1523,6 +1547,7 @@ int main(int argc, char **argv)
 	    T(gvariant_unlock_frame_matches_glib),
 	    T(gvariant_change_frame_matches_glib),
 	    T(passwords_of_any_bytes_and_length_arrive_intact),
+	    T(gvariant_offsets_widen_as_glib_does),
 	    T(empty_password_is_sent_as_it_is),
 	    T(non_utf8_user_name_sends_nothing),
 	    T(session_without_auth_sends_nothing),
