@@ -82,11 +82,12 @@ demo: deps $(MODULE)
 bench: deps $(MODULE)
 	$(MAKE) -C tests bench
 
+# The plain suite runs last, so that its summary closes the output.
 check: deps $(MODULE) check-exports check-man
-	$(MAKE) -C tests check
+	$(MAKE) fuzz
 	$(MAKE) check-valgrind
 	$(MAKE) check-asan
-	$(MAKE) fuzz
+	$(MAKE) -C tests check
 
 # Two libFuzzer targets, FUZZ_SECONDS (60) on the frame encoder.
 fuzz: deps
