@@ -16,6 +16,8 @@
  * PAM_IGNORE from auth and setcred, PAM_SUCCESS from session and password),
  * never logs a password, and gives one only to a listener whose SO_PEERCRED
  * is the PAM user's uid, reached with the user's own filesystem rights.
+ * With auto_start, when no daemon answers, it starts one as the user (a
+ * double fork: the host keeps no child), the password on its stdin.
  *
  *	auth     optional pam_oo7.so
  *	session  optional pam_oo7.so auto_start
@@ -27,6 +29,8 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -44,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <security/pam_modules.h>
 #include <security/pam_ext.h>
@@ -60,6 +65,11 @@
 /* A reply is (bs) with a short message: read no more than this of it. */
 #define OO7_REPLY_MAX 4096U
 #define OO7_LOG_MSG_MAX 200U
+/* What reach_daemon says when no listener answers: absent, or refused. */
+#define OO7_NO_DAEMON PAM_AUTHINFO_UNAVAIL
+/* While a daemon starts, how often to look for its socket. */
+#define OO7_START_POLL_NS 10000000U
+#define OO7_SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
 
 enum oo7_op {
 	OO7_OP_UNLOCK = 0,
@@ -78,6 +88,7 @@ struct oo7_opts {
 	unsigned int timeout_ms;
 	enum oo7_encoding encoding;
 	const char *only_if;
+	const char *daemon;
 };
 
 /* The filesystem identity of the host, kept while we borrow the user's. */
@@ -176,6 +187,14 @@ static bool parse_only_if(const char *s, const char **list)
 	return true;
 }
 
+static bool parse_daemon(const char *s, const char **path)
+{
+	if (s[0] != '/')
+		return false;
+	*path = s;
+	return true;
+}
+
 /* Applies one argument; false when it is unknown or its value is invalid. */
 static bool parse_one(struct oo7_opts *o, const char *arg)
 {
@@ -193,6 +212,8 @@ static bool parse_one(struct oo7_opts *o, const char *arg)
 		return parse_encoding(v, &o->encoding);
 	else if ((v = opt_value(arg, "only_if")))
 		return parse_only_if(v, &o->only_if);
+	else if ((v = opt_value(arg, "daemon")))
+		return parse_daemon(v, &o->daemon);
 	else
 		return false;
 	return true;
@@ -600,7 +621,7 @@ static int pick_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 		return PAM_SUCCESS;
 	debug_log(pamh, o, "No daemon socket for %s (%s): %m", pw->pw_name,
 		  chosen ? chosen : "default paths");
-	return PAM_IGNORE;
+	return OO7_NO_DAEMON;
 }
 
 /* Only a socket that the user owns, not what a symlink points to. */
@@ -646,7 +667,9 @@ static int connect_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 	} while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return PAM_SUCCESS;
-	if (errno == ENOENT || errno == ECONNREFUSED)
+	r = errno == ENOENT || errno == ECONNREFUSED ? OO7_NO_DAEMON
+						     : PAM_IGNORE;
+	if (r == OO7_NO_DAEMON)
 		debug_log(pamh, o, "No daemon listening on %s: %m", path);
 	else if (errno == EAGAIN)
 		pam_syslog(pamh, LOG_WARNING, "Timed out connecting to %s",
@@ -656,7 +679,7 @@ static int connect_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 			   path);
 	close(*fd);
 	*fd = -1;
-	return PAM_IGNORE;
+	return r;
 }
 
 /* The password goes only to a listener running as the user. */
@@ -845,10 +868,11 @@ static int send_frame(pam_handle_t *pamh, int fd, const char *path,
 
 /*
  * Finds, checks and connects to the user's daemon with the user's rights,
- * and writes the frame. The write follows the connect at once, so that the
- * daemon finds the frame waiting when it accepts: a daemon that has to sleep
- * again for it costs a wake-up, measured here at 60 us. Returns PAM_SUCCESS
- * with *fd set, or PAM_IGNORE with *fd at -1.
+ * and writes the frame (f NULL: only see whether a daemon answers). The write
+ * follows the connect at once, so that the daemon finds the frame waiting when
+ * it accepts: a daemon that has to sleep again for it costs a wake-up, measured
+ * here at 60 us. Returns PAM_SUCCESS with *fd set, or OO7_NO_DAEMON or
+ * PAM_IGNORE with *fd at -1.
  */
 static int reach_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 			const struct passwd *pw, const struct oo7_frame *f,
@@ -874,7 +898,7 @@ static int reach_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 		r = connect_socket(pamh, o, path, deadline, fd);
 	if (r == PAM_SUCCESS)
 		r = check_peer(pamh, *fd, path, pw);
-	if (r == PAM_SUCCESS)
+	if (r == PAM_SUCCESS && f)
 		r = send_frame(pamh, *fd, path, f, deadline);
 	if (restore_creds(&creds) < 0)
 		pam_syslog(pamh, LOG_CRIT,
@@ -889,31 +913,424 @@ static int reach_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
- * Sends one frame to the user's daemon and waits for its answer, all within
- * timeout=. Failures are logged; nothing here can fail the PAM call.
+ * Sends one frame to the user's daemon and waits for its answer, all before
+ * the deadline. Returns PAM_SUCCESS once sent, OO7_NO_DAEMON when no daemon
+ * answers, PAM_IGNORE otherwise; failures are logged.
  */
-static void deliver(pam_handle_t *pamh, const struct oo7_opts *o,
-		    enum oo7_op op, const char *old, const char *new)
+static int deliver(pam_handle_t *pamh, const struct oo7_opts *o, enum oo7_op op,
+		   const char *old, const char *new, uint64_t deadline)
 {
-	uint64_t deadline = now_ns() + o->timeout_ms * 1000000ULL;
 	struct oo7_frame frame = {0};
 	struct passwd *pw;
 	const char *user;
 	int fd = -1, r;
 
-	if (get_user(pamh, &user, &pw) != PAM_SUCCESS ||
-	    encode_frame(pamh, o, op, user, old, new, &frame) != PAM_SUCCESS)
-		goto out;
+	r = get_user(pamh, &user, &pw);
+	if (r == PAM_SUCCESS)
+		r = encode_frame(pamh, o, op, user, old, new, &frame);
+	if (r != PAM_SUCCESS)
+		return PAM_IGNORE;
 	r = reach_daemon(pamh, o, pw, &frame, deadline, &fd);
 	free_frame(&frame); /* the last use of the secrets */
 	if (r != PAM_SUCCESS)
-		goto out;
+		return r;
 	debug_log(pamh, o, "Sent the %s request for %s", op_name(op), user);
 	read_reply(pamh, o, op, fd, deadline);
-out:
+	close(fd);
+	return PAM_SUCCESS;
+}
+
+static uint64_t deadline_of(const struct oo7_opts *o)
+{
+	return now_ns() + o->timeout_ms * 1000000ULL;
+}
+
+/* ---- daemon start ---- */
+
+static const char *const oo7_daemon_paths[] = {
+    "/usr/libexec/oo7-daemon",
+    "/usr/lib/oo7-daemon",
+    "/usr/lib/oo7/oo7-daemon",
+    "/usr/bin/oo7-daemon",
+};
+
+/* daemon=, else the first executable of the distributions' paths. */
+static const char *find_daemon(const struct oo7_opts *o)
+{
+	if (o->daemon)
+		return access(o->daemon, X_OK) == 0 ? o->daemon : NULL;
+	for (size_t i = 0; i < sizeof(oo7_daemon_paths) / sizeof(char *); i++)
+		if (access(oo7_daemon_paths[i], X_OK) == 0)
+			return oo7_daemon_paths[i];
+	return NULL;
+}
+
+/* A NULL-terminated environment on the heap, freed with free_env. */
+struct oo7_env {
+	char **v;
+	size_t n;
+};
+
+static void free_env(struct oo7_env *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	*e = (struct oo7_env){0};
+}
+
+/* Sets name=value, replacing an earlier value; 0 or -ENOMEM. */
+static int env_set(struct oo7_env *e, const char *name, const char *value)
+{
+	size_t len = strlen(name);
+	char *entry, **v;
+
+	if (asprintf(&entry, "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=') {
+			free(e->v[i]);
+			e->v[i] = entry;
+			return 0;
+		}
+	v = realloc(e->v, (e->n + 2) * sizeof(char *));
+	if (!v) {
+		free(entry);
+		return -ENOMEM;
+	}
+	e->v = v;
+	e->v[e->n++] = entry;
+	e->v[e->n] = NULL;
+	return 0;
+}
+
+static bool env_has(const struct oo7_env *e, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
+			return true;
+	return false;
+}
+
+/* /run/user/UID, when it exists and is the user's. */
+static bool runtime_dir_of(const struct passwd *pw, char *dir, size_t size)
+{
+	struct stat st;
+
+	snprintf(dir, size, "/run/user/%u", (unsigned int)pw->pw_uid);
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_uid == pw->pw_uid;
+}
+
+/* DBUS_SESSION_BUS_ADDRESS for $XDG_RUNTIME_DIR/bus, when it is there. */
+static int set_session_bus(struct oo7_env *e, const char *xdg)
+{
+	struct stat bus;
+	char *addr;
+	int r = 0;
+
+	if (asprintf(&addr, "unix:path=%s/bus", xdg) < 0)
+		return -ENOMEM;
+	if (lstat(addr + strlen("unix:path="), &bus) == 0 &&
+	    S_ISSOCK(bus.st_mode))
+		r = env_set(e, "DBUS_SESSION_BUS_ADDRESS", addr);
+	free(addr);
+	return r;
+}
+
+/*
+ * The daemon's environment: the PAM environment, the user's own variables,
+ * a safe PATH, XDG_RUNTIME_DIR and the session bus; nothing of the host's.
+ * Returns 0 or -ENOMEM.
+ */
+static int build_env(pam_handle_t *pamh, const struct passwd *pw,
+		     struct oo7_env *e)
+{
+	char **pam_env = pam_getenvlist(pamh), dir[64];
+	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	int r = 0;
+
+	for (size_t i = 0; pam_env && pam_env[i]; i++) {
+		char *eq = strchr(pam_env[i], '=');
+
+		if (eq && !r) {
+			*eq = '\0';
+			r = env_set(e, pam_env[i], eq + 1);
+		}
+		free(pam_env[i]);
+	}
+	free(pam_env);
+	if (!xdg && runtime_dir_of(pw, dir, sizeof(dir)))
+		xdg = dir;
+	r = r ?: env_set(e, "HOME", pw->pw_dir);
+	r = r ?: env_set(e, "USER", pw->pw_name);
+	r = r ?: env_set(e, "LOGNAME", pw->pw_name);
+	r = r ?: env_set(e, "SHELL", pw->pw_shell);
+	r = r ?: env_set(e, "PATH", OO7_SAFE_PATH);
+	if (!r && xdg)
+		r = env_set(e, "XDG_RUNTIME_DIR", xdg);
+	if (!r && xdg && !env_has(e, "DBUS_SESSION_BUS_ADDRESS"))
+		r = set_session_bus(e, xdg);
+	return r;
+}
+
+/* What the daemon's process needs, all prepared before fork. */
+struct oo7_spawn {
+	const char *path;
+	char *argv[3];
+	struct oo7_env env;
+	gid_t groups[256];
+	int ngroups;
+	int stdin_fd;  /* the child's end, or -1 for /dev/null */
+	int status_fd; /* the child's end: errno if exec fails */
+};
+
+/* In the grandchild: stdio, every other fd closed, signals as new. */
+static void reset_process(const struct oo7_spawn *sp)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int in = sp->stdin_fd >= 0 ? sp->stdin_fd : null;
+	int status = fcntl(sp->status_fd, F_DUPFD_CLOEXEC, 10);
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	in = fcntl(in, F_DUPFD_CLOEXEC, 10);
+	dup2(in, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	dup2(status, 3);
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	close_range(4, ~0U, 0);
+}
+
+/* In the grandchild: become the user fully, then exec; never returns. */
+static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+{
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
+	int err;
+
+	reset_process(sp);
+	if (setgroups((size_t)sp->ngroups, sp->groups) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
+	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0 ||
+	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid) {
+		err = errno ? errno : EPERM;
+		goto fail;
+	}
+	setsid();
+	if (chdir(pw->pw_dir) < 0 && chdir("/") < 0) {
+		err = errno;
+		goto fail;
+	}
+	execve(sp->path, sp->argv, sp->env.v);
+	err = errno;
+fail:
+	if (write(3, &err, sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/*
+ * Forks twice so that the daemon is nobody's child here: the intermediate
+ * child exits at once and is reaped now. Returns 0 or -errno.
+ */
+static int fork_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		pid = fork();
+		if (pid == 0)
+			exec_daemon(sp, pw);
+		_exit(pid < 0 ? 1 : 0);
+	}
+	/* ECHILD: a host that ignores SIGCHLD, or reaps in a handler. */
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* Everything but the fork: path, argv, environment, groups, sockets. */
+static int prepare_spawn(pam_handle_t *pamh, const struct oo7_opts *o,
+			 const struct passwd *pw, bool login,
+			 struct oo7_spawn *sp, int *in, int *status)
+{
+	int pin[2] = {-1, -1}, pst[2];
+
+	sp->path = find_daemon(o);
+	if (!sp->path) {
+		pam_syslog(pamh, LOG_WARNING,
+			   "No oo7-daemon to start: none of "
+			   "daemon= and the usual paths is executable");
+		return PAM_IGNORE;
+	}
+	sp->argv[0] = (char *)sp->path;
+	sp->argv[1] = login ? (char *)"--login" : NULL;
+	sp->ngroups = sizeof(sp->groups) / sizeof(gid_t);
+	if (getgrouplist(pw->pw_name, pw->pw_gid, sp->groups, &sp->ngroups) < 0)
+		sp->ngroups = sizeof(sp->groups) / sizeof(gid_t);
+	/* Sockets, not pipes: a send with MSG_NOSIGNAL raises no SIGPIPE. */
+	if (build_env(pamh, pw, &sp->env) < 0 ||
+	    (login &&
+	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pin) < 0) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pst) < 0) {
+		pam_syslog(pamh, LOG_ERR, "Failed to prepare %s: %m", sp->path);
+		if (pin[0] >= 0) {
+			close(pin[0]);
+			close(pin[1]);
+		}
+		return PAM_IGNORE;
+	}
+	sp->stdin_fd = pin[0];
+	sp->status_fd = pst[0];
+	*in = pin[1];
+	*status = pst[1];
+	return PAM_SUCCESS;
+}
+
+/* Closes what the parent keeps of the child's side, and the environment. */
+static void finish_spawn(struct oo7_spawn *sp)
+{
+	if (sp->stdin_fd >= 0)
+		close(sp->stdin_fd);
+	if (sp->status_fd >= 0)
+		close(sp->status_fd);
+	free_env(&sp->env);
+}
+
+/* Reads the exec status: EOF means the daemon runs. */
+static void report_start(pam_handle_t *pamh, const struct oo7_opts *o,
+			 const char *path, int status, uint64_t deadline)
+{
+	int err = 0;
+	size_t got;
+	int r = recv_full(status, (uint8_t *)&err, sizeof(err), &got, deadline);
+
+	if (r < 0)
+		pam_syslog(pamh, LOG_WARNING,
+			   "%s did not start before the timeout; left behind",
+			   path);
+	else if (got == sizeof(err))
+		pam_syslog(pamh, LOG_ERR, "Failed to start %s: %s", path,
+			   strerror(err));
+	else
+		debug_log(pamh, o, "Started %s", path);
+}
+
+/*
+ * Starts the user's daemon, as the user, with the password on its stdin
+ * (and --login) when there is one. Costs at most the deadline.
+ */
+static void start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
+			 const char *password, uint64_t deadline)
+{
+	struct oo7_spawn sp = {.stdin_fd = -1, .status_fd = -1};
+	struct passwd *pw;
+	const char *user;
+	int in = -1, status = -1, r;
+
+	if (get_user(pamh, &user, &pw) != PAM_SUCCESS ||
+	    prepare_spawn(pamh, o, pw, password != NULL, &sp, &in, &status) !=
+		PAM_SUCCESS) {
+		free_env(&sp.env);
+		return;
+	}
+	r = fork_daemon(&sp, pw);
+	finish_spawn(&sp);
+	if (r < 0)
+		pam_syslog(pamh, LOG_ERR, "Failed to fork: %s", strerror(-r));
+	else if (in >= 0 && send_all(in, (const uint8_t *)password,
+				     strlen(password), deadline) < 0)
+		pam_syslog(pamh, LOG_WARNING,
+			   "Failed to hand the password "
+			   "to %s",
+			   sp.path);
+	if (in >= 0)
+		close(in);
+	if (r == 0)
+		report_start(pamh, o, sp.path, status, deadline);
+	close(status);
+}
+
+/* After a start: deliver as soon as the socket answers, before the deadline. */
+static int deliver_when_up(pam_handle_t *pamh, const struct oo7_opts *o,
+			   enum oo7_op op, const char *old, const char *new,
+			   uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
+	int r;
+
+	while ((r = deliver(pamh, o, op, old, new, deadline)) ==
+		   OO7_NO_DAEMON &&
+	       time_left(deadline) > OO7_START_POLL_NS)
+		nanosleep(&pause, NULL);
+	return r;
+}
+
+/* Whether a daemon answers, without sending anything. */
+static int probe_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
+			uint64_t deadline)
+{
+	struct passwd *pw;
+	const char *user;
+	int fd = -1, r;
+
+	r = get_user(pamh, &user, &pw);
+	if (r == PAM_SUCCESS)
+		r = reach_daemon(pamh, o, pw, NULL, deadline, &fd);
 	if (fd >= 0)
 		close(fd);
-	free_frame(&frame);
+	return r;
+}
+
+/*
+ * The session's work: the kept password to the daemon; with auto_start, a
+ * daemon started when none answers, given the password if there is one
+ * (FIDO2, fingerprint and autologin leave none: it starts locked).
+ */
+static void unlock_or_start(pam_handle_t *pamh, const struct oo7_opts *o,
+			    const char *stash)
+{
+	uint64_t deadline = deadline_of(o);
+	int r = OO7_NO_DAEMON;
+
+	if (!stash && !o->auto_start) {
+		debug_log(pamh, o, "No password kept by auth; nothing sent");
+		return;
+	}
+	if (stash)
+		r = deliver(pamh, o, OO7_OP_UNLOCK, "", stash, deadline);
+	else
+		r = probe_daemon(pamh, o, deadline);
+	if (r == OO7_NO_DAEMON && o->auto_start)
+		start_daemon(pamh, o, stash, deadline);
+}
+
+/* The password change; with auto_start, to a daemon started for it. */
+static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
+		  const char *new)
+{
+	uint64_t deadline = deadline_of(o);
+	int r = deliver(pamh, o, OO7_OP_CHANGE, old, new, deadline);
+
+	if (r == OO7_NO_DAEMON && o->auto_start) {
+		start_daemon(pamh, o, NULL, deadline);
+		r = deliver_when_up(pamh, o, OO7_OP_CHANGE, old, new, deadline);
+	}
+	if (r == OO7_NO_DAEMON)
+		pam_syslog(pamh, LOG_NOTICE,
+			   "No oo7 daemon is running: the "
+			   "keyring was not re-keyed");
 }
 
 /* ---- hooks ---- */
@@ -953,10 +1370,8 @@ OO7_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	parse_opts(pamh, argc, argv, &o);
 	if (pam_get_data(pamh, OO7_STASH_KEY, &stash) != PAM_SUCCESS)
 		stash = NULL;
-	if (!stash)
-		debug_log(pamh, &o, "No password kept by auth; nothing sent");
-	else if (service_wanted(pamh, &o))
-		deliver(pamh, &o, OO7_OP_UNLOCK, "", stash);
+	if (service_wanted(pamh, &o))
+		unlock_or_start(pamh, &o, stash);
 	drop_stash(pamh);
 	return PAM_SUCCESS;
 }
@@ -989,6 +1404,6 @@ OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 			   "keyring was not re-keyed",
 			   old ? "new" : "old");
 	else
-		deliver(pamh, &o, OO7_OP_CHANGE, old, new);
+		rekey(pamh, &o, old, new);
 	return PAM_SUCCESS;
 }

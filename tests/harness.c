@@ -92,6 +92,9 @@ static void add_users(const char *host, bool group)
 					       "/nonexistent:/bin/sh\n",
 					       u[i]->name, (unsigned)u[i]->uid,
 					       (unsigned)u[i]->gid);
+	/* alice has one supplementary group, for the daemon start. */
+	if (group)
+		g_string_append(s, "oo7test:x:61100:alice\n");
 	write_file(copy, s->str, 0644);
 	if (mount(copy, host, "none", MS_BIND, NULL) < 0)
 		die(host);

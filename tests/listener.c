@@ -275,6 +275,8 @@ out:
 
 static int become(uid_t uid, gid_t gid)
 {
+	if (getuid() == uid && getgid() == gid)
+		return 0; /* a daemon that already runs as its user */
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0)
 		return -1;

@@ -17,7 +17,11 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -1520,6 +1524,309 @@ static void setuid_host_ignores_oo7_pam_socket_of_its_caller(void **state)
 	records_free(all, n);
 }
 
+/* ---- auto_start ---- */
+
+#define RUN "/run/user/61001"
+
+/* Waits for path to appear (renamed into place) for at most ms. */
+static bool wait_for_file(const char *dir, const char *name, int ms)
+{
+	char path[256];
+	int fd = inotify_init1(IN_CLOEXEC);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[4096];
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+	while (!(found = access(path, F_OK) == 0) && poll(&p, 1, ms) > 0)
+		if (read(fd, buf, sizeof(buf)) < 0)
+			break;
+	close(fd);
+	return found;
+}
+
+/* The fake daemon's record, NULL if it wrote none within 5 s. */
+static gchar *daemon_record(void)
+{
+	gchar *text = NULL;
+
+	if (!wait_for_file(RUN, "fake-daemon.record", 5000))
+		return NULL;
+	g_file_get_contents(RUN "/fake-daemon.record", &text, NULL, NULL);
+	return text;
+}
+
+static void assert_has(const char *text, const char *line)
+{
+	if (!strstr(text, line))
+		fail_msg("no \"%s\" in:\n%s", line, text);
+}
+
+/* A copy of the fake daemon with a name that sets its behaviour. */
+static const char *fake_named(const char *suffix)
+{
+	static char path[300];
+
+	snprintf(path, sizeof(path), "%s", t_path("oo7-daemon%s", suffix));
+	assert_int_equal(runf("cp %s %s", FAKE_DAEMON, path), 0);
+	return path;
+}
+
+static int teardown(void **state)
+{
+	gchar *pid = NULL;
+
+	/* The daemon is nobody's child here: its pid file says who. */
+	if (g_file_get_contents(RUN "/fake-daemon.pid", &pid, NULL, NULL))
+		kill(atoi(pid), SIGKILL);
+	g_free(pid);
+	return t_case_teardown(state);
+}
+
+static void
+auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = RUN "/bus"};
+	int bus = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pam_handle_t *pamh;
+	gchar *rec, *mine;
+	sigset_t usr2, old_mask;
+	int zombie;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	assert_int_equal(bind(bus, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("HOST_ONLY", "from-the-login-manager", 1);
+	signal(SIGUSR1, SIG_IGN);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, &old_mask);
+	pamh = t_pam_start("login", "alice", answers);
+	pam_putenv(pamh, "FROM_PAM=yes");
+
+	pam_authenticate(pamh, 0);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	signal(SIGUSR1, SIG_DFL);
+	unsetenv("HOST_ONLY");
+	close(bus);
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
+	assert_has(rec, "uids 61001 61001 61001\ngids 61001 61001 61001\n");
+	assert_has(rec, "groups 61001 61100\n");
+	assert_has(rec, "cwd /\n");
+	assert_has(rec, "fds 0 1 2\n");
+	assert_has(rec, "blocked\nignored\n");
+	assert_has(rec, "stdin 68756e74657232\n"); /* hunter2 */
+	assert_has(rec, "env FROM_PAM=yes\n");
+	assert_has(rec, "env HOME=/nonexistent\n");
+	assert_has(rec, "env USER=alice\n");
+	assert_has(rec, "env LOGNAME=alice\n");
+	assert_has(rec, "env SHELL=/bin/sh\n");
+	assert_has(rec, "env PATH=/usr/local/bin:/usr/bin:/bin\n");
+	assert_has(rec, "env XDG_RUNTIME_DIR=" RUN "\n");
+	assert_has(rec, "env DBUS_SESSION_BUS_ADDRESS=unix:path=" RUN "/bus\n");
+	assert_null(strstr(rec, "HOST_ONLY"));
+	assert_null(strstr(rec, "hunter2"));
+	/* Its own session, and not a child of this process. */
+	mine = g_strdup_printf("ppid %d\n", (int)getpid());
+	assert_null(strstr(rec, mine));
+	g_free(mine);
+	mine =
+	    g_strdup_printf("sid %d\npgid %d\n", atoi(strstr(rec, "pid ") + 4),
+			    atoi(strstr(rec, "pid ") + 4));
+	assert_has(rec, mine);
+	g_free(mine);
+	zombie = waitpid(-1, NULL, WNOHANG);
+	assert_int_equal(zombie, 0);
+	g_free(rec);
+}
+
+/* Started from a host with SIGCHLD at its default, ignored, or handled. */
+static void host_is_left_as_it_was_after_a_daemon_start(void **state)
+{
+	void (*sigchld[])(int) = {SIG_DFL, SIG_IGN, on_sigchld};
+
+	for (int v = 0; v < 3; v++) {
+		GString *before = g_string_new(NULL), *after;
+		gchar *rec;
+
+		teardown(state);
+		t_case_setup(state);
+		stack("auto_start daemon=%s", FAKE_DAEMON);
+		t_runtime_dir(&t_alice);
+		signal(SIGCHLD, sigchld[v]);
+		describe_host(before);
+
+		t_login("login", "alice", "hunter2", NULL);
+
+		rec = daemon_record();
+		assert_non_null(rec);
+		after = g_string_new(NULL);
+		describe_host(after);
+		assert_string_equal(before->str, after->str);
+		assert_int_equal(waitpid(-1, NULL, WNOHANG), 0);
+		g_free(rec);
+		g_string_free(before, TRUE);
+		g_string_free(after, TRUE);
+	}
+	signal(SIGCHLD, SIG_DFL);
+}
+
+static void auto_start_without_password_starts_without_login(void **state)
+{
+	pam_handle_t *pamh;
+	gchar *rec;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	pamh = t_pam_start("login", "alice", NULL);
+
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	assert_has(rec, "stdin \n");
+	g_free(rec);
+}
+
+static void auto_start_leaves_a_running_daemon_alone(void **state)
+{
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_int_equal(access(RUN "/fake-daemon.pid", F_OK), -1);
+}
+
+static void
+daemon_that_is_missing_fails_or_never_reads_costs_the_timeout(void **state)
+{
+	char *big = malloc(1 << 20);
+	const char *daemons[] = {"/nonexistent/oo7-daemon", NULL, NULL};
+	const char *logged[] = {"No oo7-daemon to start",
+				"Failed to hand the password", NULL};
+
+	memset(big, 'p', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	for (int i = 0; i < 3; i++) {
+		struct timespec t0;
+		double ms;
+
+		teardown(state);
+		t_case_setup(state);
+		t_runtime_dir(&t_alice);
+		daemons[1] = fake_named("-noread");
+		daemons[2] = fake_named("-fail");
+		stack("auto_start timeout=300 daemon=%s", daemons[i]);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+
+		assert_int_equal(t_login("login", "alice", big, NULL),
+				 PAM_SUCCESS);
+
+		ms = elapsed_ms(&t0);
+		assert_true(ms < 300 * 1.1 + 100);
+		if (logged[i])
+			assert_logged(logged[i]);
+	}
+	free(big);
+}
+
+/* An overlay on /usr in this namespace: the host's /usr is untouched. */
+static void daemon_paths_are_searched_in_order(void **state)
+{
+	const char *paths[] = {"/usr/libexec/oo7-daemon", "/usr/lib/oo7-daemon",
+			       "/usr/lib/oo7/oo7-daemon",
+			       "/usr/bin/oo7-daemon"};
+	char opts[700], up[300], work[300];
+
+	(void)state;
+	snprintf(up, sizeof(up), "%s", t_path("up"));
+	snprintf(work, sizeof(work), "%s", t_path("work"));
+	t_mkdir(up, 0, 0, 0755);
+	t_mkdir(work, 0, 0, 0755);
+	snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s,workdir=%s", up,
+		 work);
+	assert_int_equal(mount("overlay", "/usr", "overlay", 0, opts), 0);
+	assert_int_equal(runf("mkdir -p /usr/lib/oo7 /usr/libexec"), 0);
+	for (int i = 3; i >= 0; i--) {
+		gchar *rec, *want;
+
+		teardown(state);
+		t_case_setup(state);
+		t_runtime_dir(&t_alice);
+		assert_int_equal(runf("cp %s %s", FAKE_DAEMON, paths[i]), 0);
+		stack("auto_start");
+
+		t_login("login", "alice", "hunter2", NULL);
+
+		rec = daemon_record();
+		assert_non_null(rec);
+		want = g_strdup_printf("argv %s --login\n", paths[i]);
+		assert_has(rec, want);
+		g_free(want);
+		g_free(rec);
+	}
+	teardown(state);
+	t_case_setup(state);
+	umount2("/usr", MNT_DETACH);
+}
+
+static void
+chauthtok_with_auto_start_rekeys_through_a_started_daemon(void **state)
+{
+	struct record *all;
+	uint8_t *want;
+	size_t n, len;
+	gchar *rec;
+	int fd;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+
+	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "new"),
+			 PAM_SUCCESS);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	g_free(rec);
+	fd = open(RUN "/fake-daemon.frames", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	n = records_read(fd, &all);
+	close(fd);
+	assert_int_equal(n, 1);
+	len = t_expect_frame(&want, false, 1, "alice", "hunter2", 7, "new", 3);
+	assert_int_equal(all[0].len, len);
+	assert_memory_equal(all[0].data, want, len);
+	free(want);
+	records_free(all, n);
+}
+
+static void chauthtok_without_daemon_says_it_did_not_rekey(void **state)
+{
+	(void)state;
+	stack("%s", "");
+
+	t_chauthtok("login", "alice", "hunter2", "new");
+
+	assert_logged("No oo7 daemon is running: the keyring was not "
+		      "re-keyed");
+}
+
 static int setup(void **state)
 {
 	host_pid = 0;
@@ -1527,6 +1834,7 @@ static int setup(void **state)
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, t_case_teardown)
+#define TD(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
 {
@@ -1590,6 +1898,14 @@ int main(int argc, char **argv)
 	    T(host_is_left_as_it_was_after_1000_logins),
 	    T(password_does_not_linger_after_pam_end),
 	    T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
+	    TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
+	    TD(host_is_left_as_it_was_after_a_daemon_start),
+	    TD(auto_start_without_password_starts_without_login),
+	    TD(auto_start_leaves_a_running_daemon_alone),
+	    TD(daemon_that_is_missing_fails_or_never_reads_costs_the_timeout),
+	    TD(daemon_paths_are_searched_in_order),
+	    TD(chauthtok_with_auto_start_rekeys_through_a_started_daemon),
+	    TD(chauthtok_without_daemon_says_it_did_not_rekey),
 	    T(make_install_puts_exactly_the_module_man_page_and_profile),
 	    T(pam_auth_update_profile_places_the_module_and_logs_in),
 	};
