@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (o.socket && (o.socket[0] != '/' ||
 			  strlen(o.socket) >=
 			      sizeof(((struct sockaddr_un *)0)->sun_path))) ||
-	    (o.only_if && !*o.only_if))
+	    (o.only_if && !*o.only_if) || (o.daemon && o.daemon[0] != '/'))
 		abort();
 	free(copy);
 	return 0;
