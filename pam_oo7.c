@@ -1116,6 +1116,7 @@ static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 	int err;
 
 	reset_process(sp);
+	errno = 0; /* a failed check below sets none */
 	if (setgroups((size_t)sp->ngroups, sp->groups) < 0 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
