@@ -854,46 +854,70 @@ static void session_and_password_return_success_whatever_happens(void **state)
 	}
 }
 
+/*
+ * Runs pamtester as the PAM host for alice: ops on service, input on its
+ * stdin; wrapped, through pam_wrapper with the tests' pam.d. Returns its
+ * exit code; host_pid is its pid.
+ */
+static int pamtester(const char *service, bool wrapped, const char *input,
+		     const char *const *ops)
+{
+	const char *argv[10] = {"pamtester", service, "alice"};
+	int in[2], status;
+	pid_t pid;
+
+	for (int i = 0; ops[i] && i < 6; i++)
+		argv[3 + i] = ops[i];
+	if (pipe(in) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		t_preload(wrapped ? PAM_WRAPPER_LIB : NULL);
+		if (wrapped) {
+			setenv("PAM_WRAPPER", "1", 1);
+			setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
+		}
+		execvp("pamtester", (char **)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	host_pid = pid;
+	if (write(in[1], input, strlen(input)) < 0)
+		return -1;
+	close(in[1]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* ---- a real client ---- */
 
 static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 {
-	int in[2], status;
-	pid_t pid;
+	const char *ops[] = {"authenticate", "open_session", "chauthtok", NULL};
+	struct record *all;
+	uint8_t *unlock, *change;
+	size_t n, nu, nc;
 
 	(void)state;
 	stack("%s", "");
 	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	assert_int_equal(pipe(in), 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		freopen("/dev/null", "w", stdout);
-		close(in[1]);
-		t_preload(PAM_WRAPPER_LIB);
-		setenv("PAM_WRAPPER", "1", 1);
-		setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
-		execlp("pamtester", "pamtester", "login", "alice",
-		       "authenticate", "open_session", "chauthtok", NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	assert_int_equal(write(in[1], "hunter2\nhunter2\nnewpw\nnewpw\n", 28),
-			 28);
-	close(in[1]);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
 
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	struct record *all;
-	uint8_t *unlock, *change;
-	size_t n = t_frames(&all);
-	size_t nu =
-	    t_expect_frame(&unlock, false, 0, "alice", "", 0, "hunter2", 7);
-	size_t nc = t_expect_frame(&change, false, 1, "alice", "hunter2", 7,
-				   "newpw", 5);
+	assert_int_equal(
+	    pamtester("login", true, "hunter2\nhunter2\nnewpw\nnewpw\n", ops),
+	    0);
+
+	n = t_frames(&all);
+	nu = t_expect_frame(&unlock, false, 0, "alice", "", 0, "hunter2", 7);
+	nc = t_expect_frame(&change, false, 1, "alice", "hunter2", 7, "newpw",
+			    5);
 	assert_int_equal(n, 2);
 	assert_int_equal(all[0].uid, 0);
-	assert_int_equal(all[0].pid, pid);
+	assert_int_equal(all[0].pid, host_pid);
 	assert_int_equal(all[0].len, nu);
 	assert_memory_equal(all[0].data, unlock, nu);
 	assert_int_equal(all[1].len, nc);
@@ -1376,36 +1400,6 @@ static void shadow_with_alice(const char *password)
 	g_free(all);
 }
 
-/* Runs pamtester as the PAM host; returns its exit code. */
-static int pamtester_login(const char *service, const char *password)
-{
-	int in[2], status;
-	pid_t pid;
-
-	if (pipe(in) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		close(in[1]);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(126);
-		t_preload(NULL);
-		execlp("pamtester", "pamtester", service, "alice",
-		       "authenticate", "open_session", NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	host_pid = pid;
-	if (write(in[1], password, strlen(password)) < 0 ||
-	    write(in[1], "\n", 1) < 0)
-		return -1;
-	close(in[1]);
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void unmount_all(const char *const *dirs)
 {
 	for (; *dirs; dirs++)
@@ -1458,7 +1452,10 @@ static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 					-1, NULL));
 	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
 
-	assert_int_equal(pamtester_login("oo7-login", "hunter2"), 0);
+	assert_int_equal(pamtester("oo7-login", false, "hunter2\n",
+				   (const char *const[]){"authenticate",
+							 "open_session", NULL}),
+			 0);
 
 	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
 	host_pid = 0;
