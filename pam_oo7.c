@@ -914,23 +914,25 @@ static int reach_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 
 /*
  * Sends one frame to the user's daemon and waits for its answer, all before
- * the deadline. Returns PAM_SUCCESS once sent, OO7_NO_DAEMON when no daemon
- * answers, PAM_IGNORE otherwise; failures are logged.
+ * the deadline; when wait_up, retries while a daemon that was just started
+ * has no socket yet. Returns PAM_SUCCESS once sent, OO7_NO_DAEMON when no
+ * daemon answers, PAM_IGNORE otherwise; failures are logged.
  */
-static int deliver(pam_handle_t *pamh, const struct oo7_opts *o, enum oo7_op op,
-		   const char *old, const char *new, uint64_t deadline)
+static int deliver(pam_handle_t *pamh, const struct oo7_opts *o,
+		   const char *user, const struct passwd *pw, enum oo7_op op,
+		   const char *old, const char *new, uint64_t deadline,
+		   bool wait_up)
 {
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
 	struct oo7_frame frame = {0};
-	struct passwd *pw;
-	const char *user;
 	int fd = -1, r;
 
-	r = get_user(pamh, &user, &pw);
-	if (r == PAM_SUCCESS)
-		r = encode_frame(pamh, o, op, user, old, new, &frame);
-	if (r != PAM_SUCCESS)
+	if (encode_frame(pamh, o, op, user, old, new, &frame) != PAM_SUCCESS)
 		return PAM_IGNORE;
-	r = reach_daemon(pamh, o, pw, &frame, deadline, &fd);
+	while ((r = reach_daemon(pamh, o, pw, &frame, deadline, &fd)) ==
+		   OO7_NO_DAEMON &&
+	       wait_up && time_left(deadline) > OO7_START_POLL_NS)
+		nanosleep(&pause, NULL);
 	free_frame(&frame); /* the last use of the secrets */
 	if (r != PAM_SUCCESS)
 		return r;
@@ -979,20 +981,30 @@ static void free_env(struct oo7_env *e)
 	*e = (struct oo7_env){0};
 }
 
+/* The index of name's entry, or e->n when it has none. */
+static size_t env_find(const struct oo7_env *e, const char *name)
+{
+	size_t len = strlen(name), i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
+			break;
+	return i;
+}
+
 /* Sets name=value, replacing an earlier value; 0 or -ENOMEM. */
 static int env_set(struct oo7_env *e, const char *name, const char *value)
 {
-	size_t len = strlen(name);
+	size_t i = env_find(e, name);
 	char *entry, **v;
 
 	if (asprintf(&entry, "%s=%s", name, value) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=') {
-			free(e->v[i]);
-			e->v[i] = entry;
-			return 0;
-		}
+	if (i < e->n) {
+		free(e->v[i]);
+		e->v[i] = entry;
+		return 0;
+	}
 	v = realloc(e->v, (e->n + 2) * sizeof(char *));
 	if (!v) {
 		free(entry);
@@ -1002,16 +1014,6 @@ static int env_set(struct oo7_env *e, const char *name, const char *value)
 	e->v[e->n++] = entry;
 	e->v[e->n] = NULL;
 	return 0;
-}
-
-static bool env_has(const struct oo7_env *e, const char *name)
-{
-	size_t len = strlen(name);
-
-	for (size_t i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
-			return true;
-	return false;
 }
 
 /* /run/user/UID, when it exists and is the user's. */
@@ -1071,7 +1073,7 @@ static int build_env(pam_handle_t *pamh, const struct passwd *pw,
 	r = r ?: env_set(e, "PATH", OO7_SAFE_PATH);
 	if (!r && xdg)
 		r = env_set(e, "XDG_RUNTIME_DIR", xdg);
-	if (!r && xdg && !env_has(e, "DBUS_SESSION_BUS_ADDRESS"))
+	if (!r && xdg && env_find(e, "DBUS_SESSION_BUS_ADDRESS") == e->n)
 		r = set_session_bus(e, xdg);
 	return r;
 }
@@ -1233,16 +1235,14 @@ static void report_start(pam_handle_t *pamh, const struct oo7_opts *o,
  * (and --login) when there is one. Costs at most the deadline.
  */
 static void start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			 const char *password, uint64_t deadline)
+			 const struct passwd *pw, const char *password,
+			 uint64_t deadline)
 {
 	struct oo7_spawn sp = {.stdin_fd = -1, .status_fd = -1};
-	struct passwd *pw;
-	const char *user;
 	int in = -1, status = -1, r;
 
-	if (get_user(pamh, &user, &pw) != PAM_SUCCESS ||
-	    prepare_spawn(pamh, o, pw, password != NULL, &sp, &in, &status) !=
-		PAM_SUCCESS) {
+	if (prepare_spawn(pamh, o, pw, password != NULL, &sp, &in, &status) !=
+	    PAM_SUCCESS) {
 		free_env(&sp.env);
 		return;
 	}
@@ -1263,37 +1263,6 @@ static void start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 	close(status);
 }
 
-/* After a start: deliver as soon as the socket answers, before the deadline. */
-static int deliver_when_up(pam_handle_t *pamh, const struct oo7_opts *o,
-			   enum oo7_op op, const char *old, const char *new,
-			   uint64_t deadline)
-{
-	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
-	int r;
-
-	while ((r = deliver(pamh, o, op, old, new, deadline)) ==
-		   OO7_NO_DAEMON &&
-	       time_left(deadline) > OO7_START_POLL_NS)
-		nanosleep(&pause, NULL);
-	return r;
-}
-
-/* Whether a daemon answers, without sending anything. */
-static int probe_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			uint64_t deadline)
-{
-	struct passwd *pw;
-	const char *user;
-	int fd = -1, r;
-
-	r = get_user(pamh, &user, &pw);
-	if (r == PAM_SUCCESS)
-		r = reach_daemon(pamh, o, pw, NULL, deadline, &fd);
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 /*
  * The session's work: the kept password to the daemon; with auto_start, a
  * daemon started when none answers, given the password if there is one
@@ -1303,18 +1272,25 @@ static void unlock_or_start(pam_handle_t *pamh, const struct oo7_opts *o,
 			    const char *stash)
 {
 	uint64_t deadline = deadline_of(o);
-	int r = OO7_NO_DAEMON;
+	struct passwd *pw;
+	const char *user;
+	int fd = -1, r;
 
 	if (!stash && !o->auto_start) {
 		debug_log(pamh, o, "No password kept by auth; nothing sent");
 		return;
 	}
+	if (get_user(pamh, &user, &pw) != PAM_SUCCESS)
+		return;
 	if (stash)
-		r = deliver(pamh, o, OO7_OP_UNLOCK, "", stash, deadline);
-	else
-		r = probe_daemon(pamh, o, deadline);
+		r = deliver(pamh, o, user, pw, OO7_OP_UNLOCK, "", stash,
+			    deadline, false);
+	else /* only see whether a daemon answers */
+		r = reach_daemon(pamh, o, pw, NULL, deadline, &fd);
+	if (fd >= 0)
+		close(fd);
 	if (r == OO7_NO_DAEMON && o->auto_start)
-		start_daemon(pamh, o, stash, deadline);
+		start_daemon(pamh, o, pw, stash, deadline);
 }
 
 /* The password change; with auto_start, to a daemon started for it. */
@@ -1322,11 +1298,18 @@ static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 		  const char *new)
 {
 	uint64_t deadline = deadline_of(o);
-	int r = deliver(pamh, o, OO7_OP_CHANGE, old, new, deadline);
+	struct passwd *pw;
+	const char *user;
+	int r;
 
+	if (get_user(pamh, &user, &pw) != PAM_SUCCESS)
+		return;
+	r = deliver(pamh, o, user, pw, OO7_OP_CHANGE, old, new, deadline,
+		    false);
 	if (r == OO7_NO_DAEMON && o->auto_start) {
-		start_daemon(pamh, o, NULL, deadline);
-		r = deliver_when_up(pamh, o, OO7_OP_CHANGE, old, new, deadline);
+		start_daemon(pamh, o, pw, NULL, deadline);
+		r = deliver(pamh, o, user, pw, OO7_OP_CHANGE, old, new,
+			    deadline, true);
 	}
 	if (r == OO7_NO_DAEMON)
 		pam_syslog(pamh, LOG_NOTICE,
