@@ -5,9 +5,11 @@
  *
  * auth:     keeps a private copy of PAM_AUTHTOK (set by pam_unix or a module
  *           like it earlier in the stack) with pam_set_data, because libpam
- *           wipes PAM_AUTHTOK when pam_authenticate returns.
+ *           wipes PAM_AUTHTOK when pam_authenticate returns. The copy
+ *           records whose it is: the uid PAM_USER had then.
  * session:  sends that copy in an "unlock" frame to the user's oo7-daemon
- *           over its Unix socket, then wipes it.
+ *           over its Unix socket, then wipes it; only if PAM_USER is still
+ *           that uid (sudo -u, doas and greeters that map names change it).
  * password: on PAM_UPDATE_AUTHTOK, sends a "change password" frame with
  *           PAM_OLDAUTHTOK and PAM_AUTHTOK.
  * account:  not provided.
@@ -25,6 +27,19 @@
  *
  * The wire format is D-Bus (default) or GVariant marshalling of (ysayay),
  * preceded by its length as a little-endian u32; see pam_oo7(8).
+ *
+ * Call map:
+ *   pam_sm_authenticate  -> keep_authtok -> get_user
+ *   pam_sm_open_session  -> open_keyring -> get_user, take_kept
+ *                             -> send_request -> encode_frame, deliver_frame
+ *                             |  or probe_daemon
+ *                             -> start_daemon (auto_start, none answered)
+ *   pam_sm_chauthtok     -> rekey -> get_user, encode_frame, deliver_frame
+ *                             -> start_daemon, deliver_frame until it is up
+ *   deliver_frame -> open_daemon -> become_user, find_socket, check_socket,
+ *                                   connect_socket, check_peer, send_all,
+ *                                   restore_creds
+ *                 -> read_reply
  */
 
 #define _GNU_SOURCE
@@ -43,7 +58,9 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -64,12 +81,22 @@
 #define OO7_FIELD_MAX (64U << 20)
 /* A reply is (bs) with a short message: read no more than this of it. */
 #define OO7_REPLY_MAX 4096U
-#define OO7_LOG_MSG_MAX 200U
-/* What reach_daemon says when no listener answers: absent, or refused. */
-#define OO7_NO_DAEMON PAM_AUTHINFO_UNAVAIL
+/* A log line before escaping; a daemon's message is cut to fit. */
+#define OO7_LOG_LINE_MAX 1024U
 /* While a daemon starts, how often to look for its socket. */
 #define OO7_START_POLL_NS 10000000U
 #define OO7_SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
+#define OO7_SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/*
+ * i386 and armhf keep the 16-bit setgroups under its old number: a gid of
+ * 65536 or more would be cut. setgroups32 is the call glibc itself uses.
+ */
+#ifdef SYS_setgroups32
+#define OO7_SYS_SETGROUPS SYS_setgroups32
+#else
+#define OO7_SYS_SETGROUPS SYS_setgroups
+#endif
 
 enum oo7_op {
 	OO7_OP_UNLOCK = 0,
@@ -79,6 +106,20 @@ enum oo7_op {
 enum oo7_encoding {
 	OO7_ENC_DBUS,
 	OO7_ENC_GVARIANT,
+};
+
+/* What became of a request. It never leaves the module: hooks say PAM_*. */
+enum oo7_result {
+	OO7_SENT,      /* the daemon has the frame */
+	OO7_NO_DAEMON, /* no socket, or no one listening: one may be started */
+	OO7_FAILED,    /* anything else; logged, and nothing is started */
+};
+
+/* Whose the kept password is, seen from the session. */
+enum oo7_kept {
+	OO7_KEPT_NONE,
+	OO7_KEPT_MINE,	 /* kept for the PAM user */
+	OO7_KEPT_OTHERS, /* kept for another uid: wiped, nothing to do */
 };
 
 struct oo7_opts {
@@ -91,6 +132,22 @@ struct oo7_opts {
 	const char *daemon;
 };
 
+/* One request to the daemon; the pointers are borrowed. */
+struct oo7_request {
+	enum oo7_op op;
+	const char *user; /* PAM_USER, as sent */
+	const struct passwd *pw;
+	const char *old; /* "" for an unlock */
+	const char *new;
+};
+
+/* The password kept from auth to session, and whose it is. */
+struct oo7_stash {
+	uid_t uid;
+	char *user;
+	char *password;
+};
+
 /* The filesystem identity of the host, kept while we borrow the user's. */
 struct oo7_creds {
 	bool switched;
@@ -98,6 +155,14 @@ struct oo7_creds {
 	gid_t fsgid;
 	int ngroups;
 	gid_t *groups;
+	struct __user_cap_header_struct cap_header;
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+};
+
+/* A connection to the daemon, and the deadline that all of it keeps. */
+struct oo7_conn {
+	int fd;
+	uint64_t deadline;
 };
 
 /* A frame on the heap; it holds secrets, so it is wiped before it is freed. */
@@ -108,6 +173,96 @@ struct oo7_frame {
 };
 
 /* ---- logging ---- */
+
+/*
+ * The length of the UTF-8 sequence at s with its code point in *cp, or 0 when
+ * it is not strict UTF-8 (overlong, surrogate, past U+10FFFF, cut short).
+ */
+static size_t utf8_char(const unsigned char *s, uint32_t *cp)
+{
+	uint32_t c = s[0], min;
+	size_t n;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, c &= 0x1f, min = 0x80;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, c &= 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, c &= 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/*
+ * Characters that would let text from outside forge or hide log lines: C0
+ * and C1 controls, DEL, the backslash of our own escapes, and the bidi
+ * embeddings, overrides and isolates that reorder what a reader sees.
+ */
+static bool unsafe_in_log(uint32_t cp)
+{
+	return cp < 0x20 || cp == '\\' || (cp >= 0x7f && cp <= 0x9f) ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Copies s to out (4 * strlen(s) + 1 bytes), each unsafe byte as \xNN. */
+static void escape_for_log(const char *s, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp = 0;
+	size_t n;
+
+	while (*p) {
+		n = utf8_char(p, &cp);
+		if (n && !unsafe_in_log(cp)) {
+			memcpy(out, p, n);
+			out += n;
+			p += n;
+			continue;
+		}
+		for (size_t i = 0; i < (n ? n : 1); i++)
+			out += sprintf(out, "\\x%02x", *p++);
+	}
+	*out = '\0';
+}
+
+/*
+ * Every log line passes here: names, paths and a daemon's words come from
+ * outside, and a newline or an escape sequence in them must not reach the
+ * log as it is.
+ */
+static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
+{
+	char line[OO7_LOG_LINE_MAX], safe[4 * OO7_LOG_LINE_MAX + 1];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	escape_for_log(line, safe);
+	pam_syslog(pamh, prio, "%s", safe);
+}
+
+static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	oo7_vlog(pamh, prio, fmt, ap);
+	va_end(ap);
+}
 
 static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
 		      const char *fmt, ...)
@@ -121,7 +276,7 @@ static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (!o->debug)
 		return;
 	va_start(ap, fmt);
-	pam_vsyslog(pamh, LOG_DEBUG, fmt, ap);
+	oo7_vlog(pamh, LOG_DEBUG, fmt, ap);
 	va_end(ap);
 }
 
@@ -169,11 +324,19 @@ static bool parse_encoding(const char *s, enum oo7_encoding *enc)
 	return true;
 }
 
+/*
+ * A socket path we can use: absolute (a relative one would depend on the
+ * host's cwd) and short enough for sun_path. The one check for socket= and
+ * OO7_PAM_SOCKET alike.
+ */
+static bool socket_path_ok(const char *s)
+{
+	return s[0] == '/' && strlen(s) < OO7_SUN_PATH_MAX;
+}
+
 static bool parse_socket(const char *s, const char **path)
 {
-	/* A relative path would depend on the host's cwd. */
-	if (s[0] != '/' ||
-	    strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (!socket_path_ok(s))
 		return false;
 	*path = s;
 	return true;
@@ -229,9 +392,9 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 	};
 	for (int i = 0; i < argc; i++)
 		if (!parse_one(o, argv[i]))
-			pam_syslog(pamh, LOG_ERR,
-				   "Ignoring unknown or invalid option: %s",
-				   argv[i]);
+			oo7_log(pamh, LOG_ERR,
+				"Ignoring unknown or invalid option: %s",
+				argv[i]);
 }
 
 /* True when only_if= is unset or names the PAM service of this handle. */
@@ -257,6 +420,56 @@ static bool service_wanted(pam_handle_t *pamh, const struct oo7_opts *o)
 	return false;
 }
 
+/* ---- user ---- */
+
+/*
+ * Strict UTF-8, as a D-Bus or GVariant string must be, and no control
+ * character: the daemon would refuse the one, and the other has no place in
+ * a name.
+ */
+static bool valid_user_name(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+	size_t n;
+
+	for (; *p; p += n) {
+		n = utf8_char(p, &cp);
+		if (!n || cp < 0x20 || cp == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Finds the PAM user and their passwd entry (owned by libpam). Returns 0, or
+ * -EINVAL when there is no user the daemon could take (logged).
+ */
+static int get_user(pam_handle_t *pamh, const char **user,
+		    const struct passwd **pw)
+{
+	const void *item = NULL;
+
+	if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || !item ||
+	    !*(const char *)item) {
+		oo7_log(pamh, LOG_ERR, "Failed to get the user name");
+		return -EINVAL;
+	}
+	*user = item;
+	if (!valid_user_name(item)) {
+		oo7_log(pamh, LOG_WARNING,
+			"User name is not valid UTF-8 or holds a control "
+			"character; nothing sent");
+		return -EINVAL;
+	}
+	*pw = pam_modutil_getpwnam(pamh, *user);
+	if (!*pw) {
+		oo7_log(pamh, LOG_ERR, "Failed to look up user %s", *user);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- secrets ---- */
 
 static void wipe_string(char *s)
@@ -267,12 +480,21 @@ static void wipe_string(char *s)
 	free(s);
 }
 
+static void free_stash(struct oo7_stash *s)
+{
+	if (!s)
+		return;
+	wipe_string(s->password);
+	free(s->user);
+	free(s);
+}
+
 /* pam_set_data cleanup: runs on pam_end, on replacement and on drop. */
 static void cleanup_stash(pam_handle_t *pamh, void *data, int status)
 {
 	(void)pamh;
 	(void)status;
-	wipe_string(data);
+	free_stash(data);
 }
 
 static void drop_stash(pam_handle_t *pamh)
@@ -281,97 +503,77 @@ static void drop_stash(pam_handle_t *pamh)
 }
 
 /*
- * Keeps a copy of PAM_AUTHTOK for open_session. Returns PAM_SUCCESS when one
- * was kept, PAM_IGNORE when there was none, or PAM_BUF_ERR.
+ * Keeps a copy of PAM_AUTHTOK for the session, with the uid and name of the
+ * user it was typed for. Returns 0 when one was kept, -ENOENT when there was
+ * no password or no user to keep it for, or -ENOMEM.
  */
-static int stash_authtok(pam_handle_t *pamh)
+static int keep_authtok(pam_handle_t *pamh)
 {
 	const void *tok = NULL;
-	char *copy;
+	const struct passwd *pw;
+	struct oo7_stash *s;
+	const char *user;
 	int r;
 
 	r = pam_get_item(pamh, PAM_AUTHTOK, &tok);
 	if (r != PAM_SUCCESS || !tok) {
-		pam_syslog(pamh, LOG_NOTICE,
-			   "No password to unlock the keyring with: list "
-			   "pam_oo7 after the module that reads it, such as "
-			   "pam_unix");
-		return PAM_IGNORE;
+		oo7_log(pamh, LOG_NOTICE,
+			"No password to unlock the keyring with: list "
+			"pam_oo7 after the module that reads it, such as "
+			"pam_unix");
+		return -ENOENT;
 	}
-	copy = strdup(tok);
-	if (!copy) {
-		pam_syslog(pamh, LOG_CRIT, "Failed to copy the password: %m");
-		return PAM_BUF_ERR;
+	if (get_user(pamh, &user, &pw) < 0)
+		return -ENOENT;
+	s = calloc(1, sizeof(*s));
+	if (s) {
+		s->uid = pw->pw_uid;
+		s->user = strdup(user);
+		s->password = strdup(tok);
 	}
-	r = pam_set_data(pamh, OO7_STASH_KEY, copy, cleanup_stash);
+	if (!s || !s->user || !s->password) {
+		oo7_log(pamh, LOG_CRIT, "Failed to copy the password: %m");
+		free_stash(s);
+		return -ENOMEM;
+	}
+	r = pam_set_data(pamh, OO7_STASH_KEY, s, cleanup_stash);
 	if (r != PAM_SUCCESS) {
-		pam_syslog(pamh, LOG_ERR, "Failed to keep the password: %s",
-			   pam_strerror(pamh, r));
-		wipe_string(copy);
+		oo7_log(pamh, LOG_ERR, "Failed to keep the password: %s",
+			pam_strerror(pamh, r));
+		free_stash(s);
+		return -ENOMEM;
 	}
-	return r;
-}
-
-/* ---- user ---- */
-
-/*
- * Strict UTF-8, as a D-Bus or GVariant string must be, and no control
- * character: a user name is logged, and a newline in it would forge lines.
- */
-static bool valid_user_name(const unsigned char *s)
-{
-	while (*s) {
-		unsigned int c = *s++, n, cp, min;
-
-		if (c < 0x20 || c == 0x7f)
-			return false;
-		if (c < 0x80)
-			continue;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return false;
-		for (; n; n--, s++) {
-			if ((*s & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (*s & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
-	return true;
+	return 0;
 }
 
 /*
- * Finds the PAM user and their passwd entry (owned by libpam). Returns
- * PAM_SUCCESS, or PAM_IGNORE when there is no user the daemon could take.
+ * The kept password, in *password, when it was typed for the user this
+ * request is for. A password kept for another uid (sudo -u, doas, a greeter
+ * that maps names: PAM_USER changed after auth) is wiped at once: it goes to
+ * no one. The pointer stays valid until drop_stash.
  */
-static int get_user(pam_handle_t *pamh, const char **user, struct passwd **pw)
+static enum oo7_kept take_kept(pam_handle_t *pamh,
+			       const struct oo7_request *req,
+			       const char **password)
 {
-	const void *item = NULL;
+	const void *data = NULL;
+	const struct oo7_stash *s;
 
-	if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || !item ||
-	    !*(const char *)item) {
-		pam_syslog(pamh, LOG_ERR, "Failed to get the user name");
-		return PAM_IGNORE;
+	*password = NULL;
+	if (pam_get_data(pamh, OO7_STASH_KEY, &data) != PAM_SUCCESS || !data)
+		return OO7_KEPT_NONE;
+	s = data;
+	if (s->uid == req->pw->pw_uid) {
+		*password = s->password;
+		return OO7_KEPT_MINE;
 	}
-	*user = item;
-	if (!valid_user_name(item)) {
-		pam_syslog(pamh, LOG_WARNING,
-			   "User name is not valid UTF-8 or holds a control "
-			   "character; nothing sent");
-		return PAM_IGNORE;
-	}
-	*pw = pam_modutil_getpwnam(pamh, *user);
-	if (!*pw) {
-		pam_syslog(pamh, LOG_ERR, "Failed to look up user %s", *user);
-		return PAM_IGNORE;
-	}
-	return PAM_SUCCESS;
+	oo7_log(pamh, LOG_NOTICE,
+		"The password was kept for %s (uid %u), not for %s (uid %u): "
+		"wiped, nothing sent, nothing started",
+		s->user, (unsigned int)s->uid, req->user,
+		(unsigned int)req->pw->pw_uid);
+	drop_stash(pamh);
+	return OO7_KEPT_OTHERS;
 }
 
 /* ---- frame ---- */
@@ -396,22 +598,28 @@ static void put_pad4(struct oo7_frame *f)
 		f->data[f->len++] = 0;
 }
 
-static void put_dbus_array(struct oo7_frame *f, const char *s, size_t n,
-			   bool nul)
+/* A string's NUL is part of the marshalling; an ay has none. */
+enum oo7_nul {
+	OO7_NO_NUL = 0,
+	OO7_WITH_NUL = 1,
+};
+
+static void put_dbus_array(struct oo7_frame *f, const char *s, enum oo7_nul nul)
 {
+	size_t n = strlen(s);
+
 	put_pad4(f);
 	put_uint(f, n, 4);
 	put_bytes(f, s, n + nul);
 }
 
-static void encode_dbus(struct oo7_frame *f, enum oo7_op op, const char *user,
-			const char *old, const char *new)
+static void encode_dbus(struct oo7_frame *f, const struct oo7_request *req)
 {
 	f->len = 4;
-	put_uint(f, op, 1);
-	put_dbus_array(f, user, strlen(user), true);
-	put_dbus_array(f, old, strlen(old), false);
-	put_dbus_array(f, new, strlen(new), false);
+	put_uint(f, req->op, 1);
+	put_dbus_array(f, req->user, OO7_WITH_NUL);
+	put_dbus_array(f, req->old, OO7_NO_NUL);
+	put_dbus_array(f, req->new, OO7_NO_NUL);
 }
 
 /* GVariant framing offsets are as wide as the whole body needs. */
@@ -424,55 +632,54 @@ static size_t gvariant_offset_size(size_t content, size_t n_offsets)
 	return 4;
 }
 
-static void encode_gvariant(struct oo7_frame *f, enum oo7_op op,
-			    const char *user, const char *old, const char *new)
+static void encode_gvariant(struct oo7_frame *f, const struct oo7_request *req)
 {
 	size_t user_end, old_end, width;
 
 	f->len = 4;
-	put_uint(f, op, 1);
-	put_bytes(f, user, strlen(user) + 1);
+	put_uint(f, req->op, 1);
+	put_bytes(f, req->user, strlen(req->user) + 1);
 	user_end = f->len - 4;
-	put_bytes(f, old, strlen(old));
+	put_bytes(f, req->old, strlen(req->old));
 	old_end = f->len - 4;
-	put_bytes(f, new, strlen(new));
+	put_bytes(f, req->new, strlen(req->new));
 	width = gvariant_offset_size(f->len - 4, 2);
 	put_uint(f, old_end, width);
 	put_uint(f, user_end, width);
 }
 
 /*
- * Builds the length-prefixed frame in f (freed with free_frame). Returns
- * PAM_SUCCESS, PAM_IGNORE when a field is too long, or PAM_BUF_ERR.
+ * Builds the length-prefixed frame in f (freed with free_frame). Returns 0,
+ * -EMSGSIZE when a field is too long, or -ENOMEM; both logged.
  */
-static int encode_frame(pam_handle_t *pamh, const struct oo7_opts *o,
-			enum oo7_op op, const char *user, const char *old,
-			const char *new, struct oo7_frame *f)
+static int encode_frame(pam_handle_t *pamh, enum oo7_encoding enc,
+			const struct oo7_request *req, struct oo7_frame *f)
 {
-	size_t u = strlen(user), a = strlen(old), b = strlen(new), end;
+	size_t u = strlen(req->user), a = strlen(req->old),
+	       b = strlen(req->new), end;
 
+	*f = (struct oo7_frame){0};
 	if (u > OO7_FIELD_MAX || a > OO7_FIELD_MAX || b > OO7_FIELD_MAX) {
-		pam_syslog(pamh, LOG_ERR,
-			   "Password or user name too long; "
-			   "nothing sent");
-		return PAM_IGNORE;
+		oo7_log(pamh, LOG_ERR,
+			"Password or user name too long; nothing sent");
+		return -EMSGSIZE;
 	}
 	/* Prefix, byte and padding, three lengths, NUL, padding, offsets. */
 	f->cap = 4 + 4 + 3 * 4 + u + 1 + 3 + a + 3 + b + 16;
 	f->data = malloc(f->cap);
 	if (!f->data) {
-		pam_syslog(pamh, LOG_CRIT, "Failed to allocate a frame: %m");
-		return PAM_BUF_ERR;
+		oo7_log(pamh, LOG_CRIT, "Failed to allocate a frame: %m");
+		return -ENOMEM;
 	}
-	if (o->encoding == OO7_ENC_DBUS)
-		encode_dbus(f, op, user, old, new);
+	if (enc == OO7_ENC_DBUS)
+		encode_dbus(f, req);
 	else
-		encode_gvariant(f, op, user, old, new);
+		encode_gvariant(f, req);
 	end = f->len;
 	f->len = 0;
 	put_uint(f, end - 4, 4);
 	f->len = end;
-	return PAM_SUCCESS;
+	return 0;
 }
 
 static void free_frame(struct oo7_frame *f)
@@ -486,6 +693,29 @@ static void free_frame(struct oo7_frame *f)
 
 /* ---- credentials ---- */
 
+static int get_caps(struct oo7_creds *c)
+{
+	c->cap_header = (struct __user_cap_header_struct){
+	    .version = _LINUX_CAPABILITY_VERSION_3};
+	return syscall(SYS_capget, &c->cap_header, c->caps) < 0 ? -errno : 0;
+}
+
+/*
+ * Moving fsuid from 0 to the user and back raises the filesystem
+ * capabilities (CAP_DAC_OVERRIDE, CAP_CHOWN...) in the effective set again,
+ * even where the host had lowered them: put the sets back as they were.
+ */
+static int put_caps(struct oo7_creds *c)
+{
+	struct oo7_creds now;
+
+	if (syscall(SYS_capset, &c->cap_header, c->caps) < 0)
+		return -errno;
+	if (get_caps(&now) < 0 || memcmp(now.caps, c->caps, sizeof(c->caps)))
+		return -EPERM;
+	return 0;
+}
+
 /*
  * Takes the user's filesystem identity: fsuid, fsgid, and the primary group
  * as the only group, so that the socket is looked up and connected to with
@@ -495,12 +725,15 @@ static void free_frame(struct oo7_frame *f)
  */
 static int become_user(const struct passwd *pw, struct oo7_creds *c)
 {
-	int n;
+	int n, r;
 
 	*c = (struct oo7_creds){.fsuid = (uid_t)setfsuid((uid_t)-1),
 				.fsgid = (gid_t)setfsgid((gid_t)-1)};
 	if (c->fsuid == pw->pw_uid)
 		return 0;
+	r = get_caps(c);
+	if (r < 0)
+		return r;
 	n = getgroups(0, NULL);
 	c->groups = calloc(n > 0 ? (size_t)n : 1, sizeof(gid_t));
 	if (n < 0 || !c->groups)
@@ -512,7 +745,7 @@ static int become_user(const struct passwd *pw, struct oo7_creds *c)
 	 * The raw system call changes this thread only; glibc's setgroups
 	 * would reduce the groups of every thread of the host for a moment.
 	 */
-	if (syscall(SYS_setgroups, 1, &pw->pw_gid) < 0)
+	if (syscall(OO7_SYS_SETGROUPS, 1, &pw->pw_gid) < 0)
 		return -errno;
 	c->switched = true;
 	setfsgid(pw->pw_gid);
@@ -523,7 +756,7 @@ static int become_user(const struct passwd *pw, struct oo7_creds *c)
 	return 0;
 }
 
-/* Gives the host its filesystem identity back; 0 or -EPERM. */
+/* Gives the host its filesystem identity and capabilities back; 0 or -errno. */
 static int restore_creds(struct oo7_creds *c)
 {
 	int r = 0;
@@ -533,15 +766,16 @@ static int restore_creds(struct oo7_creds *c)
 		setfsgid(c->fsgid);
 		if ((uid_t)setfsuid((uid_t)-1) != c->fsuid ||
 		    (gid_t)setfsgid((gid_t)-1) != c->fsgid ||
-		    syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
+		    syscall(OO7_SYS_SETGROUPS, c->ngroups, c->groups) < 0)
 			r = -EPERM;
+		r = r ?: put_caps(c);
 	}
 	free(c->groups);
 	*c = (struct oo7_creds){0};
 	return r;
 }
 
-/* ---- socket ---- */
+/* ---- deadline I/O ---- */
 
 static uint64_t now_ns(void)
 {
@@ -551,156 +785,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000U + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t deadline_of(const struct oo7_opts *o)
+{
+	return now_ns() + o->timeout_ms * 1000000ULL;
+}
+
 /* Nanoseconds left before the deadline; 0 once it has passed. */
 static uint64_t time_left(uint64_t deadline)
 {
 	uint64_t now = now_ns();
 
 	return now < deadline ? deadline - now : 0;
-}
-
-/* Formats a candidate path into path; true when it fits and exists. */
-static bool path_exists(char *path, size_t size, struct stat *st,
-			const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static bool path_exists(char *path, size_t size, struct stat *st,
-			const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(path, size, fmt, ap);
-	va_end(ap);
-	return n > 0 && (size_t)n < size && lstat(path, st) == 0;
-}
-
-/* The administrator's or the session's explicit choice, or NULL. */
-static const char *explicit_socket(pam_handle_t *pamh, const struct oo7_opts *o)
-{
-	const char *env;
-
-	if (o->socket)
-		return o->socket;
-	env = pam_getenv(pamh, OO7_ENV_SOCKET);
-	/* secure_getenv: su or passwd must not take a path from their caller */
-	return env ? env : secure_getenv(OO7_ENV_SOCKET);
-}
-
-/*
- * Picks the socket path in the order of pam_oo7(8) and lstat()s it, with the
- * user's rights. Returns PAM_SUCCESS, or PAM_IGNORE when there is none.
- */
-static int pick_socket(pam_handle_t *pamh, const struct oo7_opts *o,
-		       const struct passwd *pw, char *path, size_t size,
-		       struct stat *st)
-{
-	const char *chosen = explicit_socket(pamh, o);
-	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
-	unsigned int uid = pw->pw_uid;
-	bool found;
-
-	if (chosen && (chosen[0] != '/' || strlen(chosen) >= size)) {
-		pam_syslog(pamh, LOG_ERR,
-			   "Ignoring socket path %s: not an "
-			   "absolute path short enough for a socket",
-			   chosen);
-		return PAM_IGNORE;
-	}
-	if (chosen)
-		found = path_exists(path, size, st, "%s", chosen);
-	else
-		found = (xdg && xdg[0] == '/' &&
-			 path_exists(path, size, st, "%s/oo7/pam.sock", xdg)) ||
-			path_exists(path, size, st, "/run/user/%u/oo7/pam.sock",
-				    uid) ||
-			path_exists(path, size, st, "/run/user/%u/oo7-pam.sock",
-				    uid);
-	if (found)
-		return PAM_SUCCESS;
-	debug_log(pamh, o, "No daemon socket for %s (%s): %m", pw->pw_name,
-		  chosen ? chosen : "default paths");
-	return OO7_NO_DAEMON;
-}
-
-/* Only a socket that the user owns, not what a symlink points to. */
-static int check_socket(pam_handle_t *pamh, const char *path,
-			const struct stat *st, const struct passwd *pw)
-{
-	if (S_ISSOCK(st->st_mode) && st->st_uid == pw->pw_uid)
-		return PAM_SUCCESS;
-	pam_syslog(pamh, LOG_WARNING,
-		   "Refusing %s: not a socket owned by %s; nothing sent", path,
-		   pw->pw_name);
-	return PAM_IGNORE;
-}
-
-/*
- * Connects to path before the deadline: a Unix stream connect to a full
- * backlog waits for SO_SNDTIMEO, so a hung daemon costs at most timeout=.
- * Returns PAM_SUCCESS with *fd set, or PAM_IGNORE.
- */
-static int connect_socket(pam_handle_t *pamh, const struct oo7_opts *o,
-			  const char *path, uint64_t deadline, int *fd)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv;
-	uint64_t left;
-	int r;
-
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*fd < 0) {
-		pam_syslog(pamh, LOG_ERR, "Failed to create a socket: %m");
-		return PAM_IGNORE;
-	}
-	do {
-		left = time_left(deadline);
-		tv = (struct timeval){.tv_sec = (time_t)(left / 1000000000U),
-				      .tv_usec = left % 1000000000U / 1000U};
-		if (!left || (!tv.tv_sec && !tv.tv_usec))
-			tv.tv_usec = 1; /* zero would wait for ever */
-		setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		r = left ? connect(*fd, (struct sockaddr *)&sa, sizeof(sa))
-			 : (errno = EAGAIN, -1);
-	} while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return PAM_SUCCESS;
-	r = errno == ENOENT || errno == ECONNREFUSED ? OO7_NO_DAEMON
-						     : PAM_IGNORE;
-	if (r == OO7_NO_DAEMON)
-		debug_log(pamh, o, "No daemon listening on %s: %m", path);
-	else if (errno == EAGAIN)
-		pam_syslog(pamh, LOG_WARNING, "Timed out connecting to %s",
-			   path);
-	else
-		pam_syslog(pamh, LOG_WARNING, "Failed to connect to %s: %m",
-			   path);
-	close(*fd);
-	*fd = -1;
-	return r;
-}
-
-/* The password goes only to a listener running as the user. */
-static int check_peer(pam_handle_t *pamh, int fd, const char *path,
-		      const struct passwd *pw)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		pam_syslog(pamh, LOG_WARNING,
-			   "Failed to get the credentials of %s: %m", path);
-		return PAM_IGNORE;
-	}
-	if (cred.uid == pw->pw_uid)
-		return PAM_SUCCESS;
-	pam_syslog(pamh, LOG_WARNING,
-		   "Refusing %s: its listener runs as uid %u, not as %s; "
-		   "nothing sent",
-		   path, (unsigned int)cred.uid, pw->pw_name);
-	return PAM_IGNORE;
 }
 
 /* Waits for fd to be ready before the deadline; 0, -ETIMEDOUT or -errno. */
@@ -770,18 +865,239 @@ static int recv_full(int fd, uint8_t *buf, size_t len, size_t *got,
 	return 0;
 }
 
+/* ---- socket ---- */
+
+/* Formats a candidate path into path and lstat()s it; 0 or -errno. */
+static int look_up(char *path, struct stat *st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int look_up(char *path, struct stat *st, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(path, OO7_SUN_PATH_MAX, fmt, ap);
+	va_end(ap);
+	if (n <= 0 || (size_t)n >= OO7_SUN_PATH_MAX)
+		return -ENAMETOOLONG;
+	return lstat(path, st) < 0 ? -errno : 0;
+}
+
+/* The administrator's or the session's explicit choice, or NULL. */
+static const char *explicit_socket(pam_handle_t *pamh, const struct oo7_opts *o)
+{
+	const char *env;
+
+	if (o->socket)
+		return o->socket;
+	env = pam_getenv(pamh, OO7_ENV_SOCKET);
+	/* secure_getenv: su or passwd must not take a path from their caller */
+	return env ? env : secure_getenv(OO7_ENV_SOCKET);
+}
+
+/*
+ * Picks the socket path in the order of pam_oo7(8) and lstat()s it, with the
+ * user's rights, into path (OO7_SUN_PATH_MAX bytes). Returns 0, -ENOENT when
+ * there is none, or another -errno when a path cannot be looked at (EACCES,
+ * ENOTDIR, ELOOP): the search stops there, as a daemon started now would not
+ * be reached either.
+ */
+static int find_socket(pam_handle_t *pamh, const struct oo7_opts *o,
+		       const struct passwd *pw, char *path, struct stat *st)
+{
+	const char *chosen = explicit_socket(pamh, o);
+	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	unsigned int uid = pw->pw_uid;
+	int r = -ENOENT;
+
+	if (chosen && !socket_path_ok(chosen)) {
+		oo7_log(pamh, LOG_ERR,
+			"Ignoring socket path %s: not an absolute path short "
+			"enough for a socket",
+			chosen);
+		return -EINVAL;
+	}
+	if (chosen)
+		return look_up(path, st, "%s", chosen);
+	if (xdg && xdg[0] == '/')
+		r = look_up(path, st, "%s/oo7/pam.sock", xdg);
+	if (r == -ENOENT || r == -ENAMETOOLONG)
+		r = look_up(path, st, "/run/user/%u/oo7/pam.sock", uid);
+	if (r == -ENOENT)
+		r = look_up(path, st, "/run/user/%u/oo7-pam.sock", uid);
+	return r;
+}
+
+/* Only a socket that the user owns, not what a symlink points to. */
+static bool check_socket(pam_handle_t *pamh, const char *path,
+			 const struct stat *st, const struct passwd *pw)
+{
+	if (S_ISSOCK(st->st_mode) && st->st_uid == pw->pw_uid)
+		return true;
+	oo7_log(pamh, LOG_WARNING,
+		"Refusing %s: not a socket owned by %s; nothing sent", path,
+		pw->pw_name);
+	return false;
+}
+
+/*
+ * Connects to path before the deadline: a Unix stream connect to a full
+ * backlog waits for SO_SNDTIMEO, so a hung daemon costs at most timeout=.
+ * Returns the fd or -errno (-EAGAIN: timed out).
+ */
+static int connect_socket(const char *path, uint64_t deadline)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv;
+	uint64_t left;
+	int fd, r;
+
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	do {
+		left = time_left(deadline);
+		tv = (struct timeval){.tv_sec = (time_t)(left / 1000000000U),
+				      .tv_usec = left % 1000000000U / 1000U};
+		if (!left || (!tv.tv_sec && !tv.tv_usec))
+			tv.tv_usec = 1; /* zero would wait for ever */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		r = left ? connect(fd, (struct sockaddr *)&sa, sizeof(sa))
+			 : (errno = EAGAIN, -1);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return fd;
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The password goes only to a listener running as the user. */
+static bool check_peer(pam_handle_t *pamh, int fd, const char *path,
+		       const struct passwd *pw)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		oo7_log(pamh, LOG_WARNING,
+			"Failed to get the credentials of %s: %m", path);
+		return false;
+	}
+	if (cred.uid == pw->pw_uid)
+		return true;
+	oo7_log(pamh, LOG_WARNING,
+		"Refusing %s: its listener runs as uid %u, not as %s; "
+		"nothing sent",
+		path, (unsigned int)cred.uid, pw->pw_name);
+	return false;
+}
+
+/* Writes all of the frame before the deadline; OO7_SENT or OO7_FAILED. */
+static enum oo7_result send_frame(pam_handle_t *pamh, const struct oo7_conn *c,
+				  const char *path, const struct oo7_frame *f)
+{
+	int r = send_all(c->fd, f->data, f->len, c->deadline);
+
+	if (r == 0)
+		return OO7_SENT;
+	oo7_log(pamh, LOG_WARNING, "Failed to send the request to %s: %s", path,
+		strerror(-r));
+	return OO7_FAILED;
+}
+
+/* What finding and connecting said, as a result; logs what is not normal. */
+static enum oo7_result connect_result(pam_handle_t *pamh,
+				      const struct oo7_opts *o,
+				      const char *path, int err,
+				      const struct passwd *pw)
+{
+	if (err == -ENOENT || err == -ECONNREFUSED) {
+		debug_log(pamh, o, "No daemon for %s at %s: %s", pw->pw_name,
+			  *path ? path : "the default paths", strerror(-err));
+		return OO7_NO_DAEMON;
+	}
+	if (err == -EAGAIN)
+		oo7_log(pamh, LOG_WARNING, "Timed out connecting to %s", path);
+	else if (err != -EINVAL)
+		oo7_log(pamh, LOG_WARNING,
+			"Failed to reach %s as %s: %s; nothing sent, nothing "
+			"started",
+			*path ? path : "the socket", pw->pw_name,
+			strerror(-err));
+	return OO7_FAILED;
+}
+
+/*
+ * With the user's rights: finds the socket, checks it, connects and checks
+ * the peer; then, when f is given, writes it. The write follows the connect
+ * at once, so that the daemon finds the frame waiting when it accepts: a
+ * daemon that has to sleep again for it costs a wake-up, measured here at
+ * 60 us. Returns OO7_SENT (or, with no frame, connected) with c->fd set, or
+ * another result with c->fd at -1.
+ */
+static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
+				   const struct passwd *pw,
+				   const struct oo7_frame *f,
+				   struct oo7_conn *c)
+{
+	struct oo7_creds creds;
+	char path[OO7_SUN_PATH_MAX] = "";
+	enum oo7_result res;
+	struct stat st;
+	int r;
+
+	c->fd = -1;
+	r = become_user(pw, &creds);
+	if (r < 0) {
+		oo7_log(pamh, LOG_ERR, "Failed to take the rights of %s: %s",
+			pw->pw_name, strerror(-r));
+		restore_creds(&creds);
+		return OO7_FAILED;
+	}
+	r = find_socket(pamh, o, pw, path, &st);
+	if (r < 0)
+		res = connect_result(pamh, o, path, r, pw);
+	else if (!check_socket(pamh, path, &st, pw))
+		res = OO7_FAILED;
+	else if ((r = connect_socket(path, c->deadline)) < 0)
+		res = connect_result(pamh, o, path, r, pw);
+	else if (c->fd = r, !check_peer(pamh, c->fd, path, pw))
+		res = OO7_FAILED;
+	else
+		res = f ? send_frame(pamh, c, path, f) : OO7_SENT;
+	if (restore_creds(&creds) < 0)
+		oo7_log(pamh, LOG_CRIT,
+			"Failed to restore the identity of the host after "
+			"reaching %s",
+			path);
+	if (res != OO7_SENT && c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	return res;
+}
+
+/* ---- reply ---- */
+
 static uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
 }
 
-/*
- * Reads a (bs) body in the request's encoding. Returns false when it is not
- * well formed; otherwise *msg points into b, *msg_len bytes long.
- */
+/* A (bs) reply as the daemon sends it: its verdict, and its words. */
+struct oo7_reply {
+	bool ok;
+	const uint8_t *msg; /* into the buffer read; no NUL inside */
+	size_t msg_len;
+};
+
+/* Reads a (bs) body in the request's encoding; false when malformed. */
 static bool parse_reply(enum oo7_encoding enc, const uint8_t *b, size_t n,
-			bool *ok, const uint8_t **msg, size_t *msg_len)
+			struct oo7_reply *reply)
 {
 	uint32_t flag;
 
@@ -789,32 +1105,18 @@ static bool parse_reply(enum oo7_encoding enc, const uint8_t *b, size_t n,
 		if (n < 9 || get_le32(b + 4) != n - 9)
 			return false;
 		flag = get_le32(b);
-		*msg = b + 8;
+		reply->msg = b + 8;
 	} else {
 		if (n < 2)
 			return false;
 		flag = b[0];
-		*msg = b + 1;
+		reply->msg = b + 1;
 	}
-	*msg_len = n - (size_t)(*msg - b) - 1;
-	if (flag > 1 || b[n - 1] || memchr(*msg, 0, *msg_len))
+	reply->msg_len = n - (size_t)(reply->msg - b) - 1;
+	if (flag > 1 || b[n - 1] || memchr(reply->msg, 0, reply->msg_len))
 		return false;
-	*ok = flag;
+	reply->ok = flag;
 	return true;
-}
-
-/* The daemon's message, bounded and with control bytes made visible. */
-static void log_refusal(pam_handle_t *pamh, enum oo7_op op, const uint8_t *msg,
-			size_t len)
-{
-	char text[OO7_LOG_MSG_MAX + 1];
-	size_t i;
-
-	for (i = 0; i < len && i < OO7_LOG_MSG_MAX; i++)
-		text[i] = msg[i] < 0x20 || msg[i] == 0x7f ? '?' : (char)msg[i];
-	text[i] = '\0';
-	pam_syslog(pamh, LOG_WARNING, "The daemon could not %s: %s",
-		   op_name(op), text);
 }
 
 /*
@@ -822,129 +1124,88 @@ static void log_refusal(pam_handle_t *pamh, enum oo7_op op, const uint8_t *msg,
  * logs a refusal. It never changes what the hook returns.
  */
 static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
-		       enum oo7_op op, int fd, uint64_t deadline)
+		       enum oo7_op op, const struct oo7_conn *c)
 {
 	uint8_t buf[OO7_REPLY_MAX];
-	const uint8_t *msg;
-	size_t got, len, msg_len;
-	bool ok;
+	struct oo7_reply reply;
+	size_t got, len;
 	int r;
 
-	r = recv_full(fd, buf, 4, &got, deadline);
+	r = recv_full(c->fd, buf, 4, &got, c->deadline);
 	if (r == 0 && got == 0) {
 		debug_log(pamh, o, "The daemon closed without a reply");
 		return;
 	}
 	len = got == 4 ? get_le32(buf) : 0;
 	if (r == 0 && got == 4 && len <= sizeof(buf))
-		r = recv_full(fd, buf, len, &got, deadline);
-	if (r < 0) {
-		pam_syslog(pamh, LOG_WARNING, "No reply from the daemon: %s",
-			   strerror(-r));
-	} else if (got != len || len == 0 || len > sizeof(buf) ||
-		   !parse_reply(o->encoding, buf, len, &ok, &msg, &msg_len)) {
-		pam_syslog(pamh, LOG_WARNING,
-			   "Ignoring a malformed reply from "
-			   "the daemon");
-	} else if (!ok) {
-		log_refusal(pamh, op, msg, msg_len);
-	} else {
+		r = recv_full(c->fd, buf, len, &got, c->deadline);
+	if (r < 0)
+		oo7_log(pamh, LOG_WARNING, "No reply from the daemon: %s",
+			strerror(-r));
+	else if (got != len || len == 0 || len > sizeof(buf) ||
+		 !parse_reply(o->encoding, buf, len, &reply))
+		oo7_log(pamh, LOG_WARNING,
+			"Ignoring a malformed reply from the daemon");
+	else if (!reply.ok)
+		/* bounded by the log line; escaped by oo7_log */
+		oo7_log(pamh, LOG_WARNING, "The daemon could not %s: %.*s",
+			op_name(op), (int)reply.msg_len,
+			(const char *)reply.msg);
+	else
 		debug_log(pamh, o, "The daemon confirmed: %s", op_name(op));
-	}
 }
 
-/* Returns PAM_SUCCESS once all of the frame is written, or PAM_IGNORE. */
-static int send_frame(pam_handle_t *pamh, int fd, const char *path,
-		      const struct oo7_frame *f, uint64_t deadline)
-{
-	int r = send_all(fd, f->data, f->len, deadline);
-
-	if (r == 0)
-		return PAM_SUCCESS;
-	pam_syslog(pamh, LOG_WARNING, "Failed to send the request to %s: %s",
-		   path, strerror(-r));
-	return PAM_IGNORE;
-}
+/* ---- delivery ---- */
 
 /*
- * Finds, checks and connects to the user's daemon with the user's rights,
- * and writes the frame (f NULL: only see whether a daemon answers). The write
- * follows the connect at once, so that the daemon finds the frame waiting when
- * it accepts: a daemon that has to sleep again for it costs a wake-up, measured
- * here at 60 us. Returns PAM_SUCCESS with *fd set, or OO7_NO_DAEMON or
- * PAM_IGNORE with *fd at -1.
+ * One attempt: the frame to the user's daemon, then its answer, all before
+ * c->deadline. Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED (logged).
  */
-static int reach_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			const struct passwd *pw, const struct oo7_frame *f,
-			uint64_t deadline, int *fd)
+static enum oo7_result deliver_frame(pam_handle_t *pamh,
+				     const struct oo7_opts *o,
+				     const struct oo7_request *req,
+				     const struct oo7_frame *f,
+				     uint64_t deadline)
 {
-	struct oo7_creds creds;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)] = "";
-	struct stat st;
-	int r;
+	struct oo7_conn c = {.fd = -1, .deadline = deadline};
+	enum oo7_result r = open_daemon(pamh, o, req->pw, f, &c);
 
-	*fd = -1;
-	r = become_user(pw, &creds);
-	if (r < 0) {
-		pam_syslog(pamh, LOG_ERR, "Failed to take the rights of %s: %s",
-			   pw->pw_name, strerror(-r));
-		restore_creds(&creds);
-		return PAM_IGNORE;
-	}
-	r = pick_socket(pamh, o, pw, path, sizeof(path), &st);
-	if (r == PAM_SUCCESS)
-		r = check_socket(pamh, path, &st, pw);
-	if (r == PAM_SUCCESS)
-		r = connect_socket(pamh, o, path, deadline, fd);
-	if (r == PAM_SUCCESS)
-		r = check_peer(pamh, *fd, path, pw);
-	if (r == PAM_SUCCESS && f)
-		r = send_frame(pamh, *fd, path, f, deadline);
-	if (restore_creds(&creds) < 0)
-		pam_syslog(pamh, LOG_CRIT,
-			   "Failed to restore the filesystem "
-			   "identity after reaching %s",
-			   path);
-	if (r != PAM_SUCCESS && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
+	if (r != OO7_SENT)
+		return r;
+	debug_log(pamh, o, "Sent the %s request for %s", op_name(req->op),
+		  req->user);
+	read_reply(pamh, o, req->op, &c);
+	close(c.fd);
+	return OO7_SENT;
+}
+
+/* Encodes and delivers one request, and wipes the frame. */
+static enum oo7_result send_request(pam_handle_t *pamh,
+				    const struct oo7_opts *o,
+				    const struct oo7_request *req,
+				    uint64_t deadline)
+{
+	struct oo7_frame frame;
+	enum oo7_result r;
+
+	if (encode_frame(pamh, o->encoding, req, &frame) < 0)
+		return OO7_FAILED;
+	r = deliver_frame(pamh, o, req, &frame, deadline);
+	free_frame(&frame); /* the last use of the secrets */
 	return r;
 }
 
-/*
- * Sends one frame to the user's daemon and waits for its answer, all before
- * the deadline; when wait_up, retries while a daemon that was just started
- * has no socket yet. Returns PAM_SUCCESS once sent, OO7_NO_DAEMON when no
- * daemon answers, PAM_IGNORE otherwise; failures are logged.
- */
-static int deliver(pam_handle_t *pamh, const struct oo7_opts *o,
-		   const char *user, const struct passwd *pw, enum oo7_op op,
-		   const char *old, const char *new, uint64_t deadline,
-		   bool wait_up)
+/* Only sees whether a daemon answers: connects, and sends nothing. */
+static enum oo7_result probe_daemon(pam_handle_t *pamh,
+				    const struct oo7_opts *o,
+				    const struct passwd *pw, uint64_t deadline)
 {
-	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
-	struct oo7_frame frame = {0};
-	int fd = -1, r;
+	struct oo7_conn c = {.fd = -1, .deadline = deadline};
+	enum oo7_result r = open_daemon(pamh, o, pw, NULL, &c);
 
-	if (encode_frame(pamh, o, op, user, old, new, &frame) != PAM_SUCCESS)
-		return PAM_IGNORE;
-	while ((r = reach_daemon(pamh, o, pw, &frame, deadline, &fd)) ==
-		   OO7_NO_DAEMON &&
-	       wait_up && time_left(deadline) > OO7_START_POLL_NS)
-		nanosleep(&pause, NULL);
-	free_frame(&frame); /* the last use of the secrets */
-	if (r != PAM_SUCCESS)
-		return r;
-	debug_log(pamh, o, "Sent the %s request for %s", op_name(op), user);
-	read_reply(pamh, o, op, fd, deadline);
-	close(fd);
-	return PAM_SUCCESS;
-}
-
-static uint64_t deadline_of(const struct oo7_opts *o)
-{
-	return now_ns() + o->timeout_ms * 1000000ULL;
+	if (c.fd >= 0)
+		close(c.fd);
+	return r;
 }
 
 /* ---- daemon start ---- */
@@ -1078,85 +1339,172 @@ static int build_env(pam_handle_t *pamh, const struct passwd *pw,
 	return r;
 }
 
+/*
+ * The user's groups, all of them: getgrouplist says how many there are when
+ * the first guess is short. 0 or -ENOMEM.
+ */
+static int user_groups(const struct passwd *pw, gid_t **groups, int *n)
+{
+	int want = 32;
+
+	for (int tries = 0; tries < 3; tries++) {
+		gid_t *g = realloc(*groups, (size_t)want * sizeof(gid_t));
+
+		if (!g)
+			return -ENOMEM;
+		*groups = g;
+		*n = want;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, *groups, n) >= 0)
+			return 0;
+		want = *n > want ? *n : 2 * want;
+	}
+	return -ENOMEM;
+}
+
 /* What the daemon's process needs, all prepared before fork. */
 struct oo7_spawn {
 	const char *path;
 	char *argv[3];
 	struct oo7_env env;
-	gid_t groups[256];
+	gid_t *groups;
 	int ngroups;
 	int stdin_fd;  /* the child's end, or -1 for /dev/null */
-	int status_fd; /* the child's end: errno if exec fails */
+	int status_fd; /* the child's end: errno if the start fails */
+	int in;	       /* our end of stdin, or -1 */
+	int status;    /* our end of the status channel */
 };
 
-/* In the grandchild: stdio, every other fd closed, signals as new. */
-static void reset_process(const struct oo7_spawn *sp)
+/* In a child: fd moved to 3 or above (0..2 are about to be replaced). */
+static int lift_fd(int fd)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int in = sp->stdin_fd >= 0 ? sp->stdin_fd : null;
-	int status = fcntl(sp->status_fd, F_DUPFD_CLOEXEC, 10);
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-	in = fcntl(in, F_DUPFD_CLOEXEC, 10);
-	dup2(in, 0);
-	dup2(null, 1);
-	dup2(null, 2);
-	dup2(status, 3);
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	close_range(4, ~0U, 0);
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-/* In the grandchild: become the user fully, then exec; never returns. */
-static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+/* In the grandchild: marks every fd from 3 up to be closed by exec. */
+static void close_on_exec_from_3(void)
+{
+	struct rlimit rl;
+
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	/* Kernels before 5.11: one by one, up to the limit of open files. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > (1U << 20))
+		rl.rlim_cur = 1U << 20;
+	for (int fd = 3; fd < (int)rl.rlim_cur; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/*
+ * In the grandchild: stdin from in (or /dev/null), stdout and stderr on
+ * /dev/null, every other fd closed at exec. The sources are lifted above 2
+ * first: a host that runs with 0..2 closed hands us fds in that range, and a
+ * dup2 of an fd onto itself would keep its close-on-exec. 0 or -errno.
+ */
+static int setup_stdio(int in)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0 || (null = lift_fd(null)) < 0)
+		return -errno;
+	in = in >= 0 ? lift_fd(in) : null;
+	if (in < 0)
+		return -errno;
+	if (dup2(in, 0) != 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
+		return -errno;
+	close_on_exec_from_3();
+	return 0;
+}
+
+/* In the grandchild: every handler to dfl (SIG_IGN also drops pending). */
+static void set_all_signals(void (*handler)(int))
+{
+	struct sigaction sa = {.sa_handler = handler};
+
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP: EINVAL */
+}
+
+/* In the grandchild: the user's ids, all of them, checked. 0 or -errno. */
+static int become_user_fully(const struct oo7_spawn *sp,
+			     const struct passwd *pw)
 {
 	uid_t r, e, s;
 	gid_t gr, ge, gs;
-	int err;
 
-	reset_process(sp);
-	errno = 0; /* a failed check below sets none */
 	if (setgroups((size_t)sp->ngroups, sp->groups) < 0 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
-	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0 ||
-	    r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid) {
-		err = errno ? errno : EPERM;
-		goto fail;
+	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
+		return -errno;
+	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
+		return -EPERM;
+	return 0;
+}
+
+/*
+ * In the grandchild, every signal blocked since before fork: ignore them all
+ * (which drops what the host's process group was sent meanwhile), set up
+ * the process, leave the host's session, then default handlers, an empty
+ * mask, and exec. Never returns; a failure writes its errno to the parent.
+ */
+static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+{
+	sigset_t none;
+	int status = lift_fd(sp->status_fd), err;
+
+	if (status < 0)
+		status = sp->status_fd;
+	set_all_signals(SIG_IGN);
+	umask(077);
+	err = setup_stdio(sp->stdin_fd);
+	err = err ?: become_user_fully(sp, pw);
+	if (!err && setsid() < 0)
+		err = -errno;
+	if (!err && chdir(pw->pw_dir) < 0 && chdir("/") < 0)
+		err = -errno;
+	if (!err) {
+		set_all_signals(SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(sp->path, sp->argv, sp->env.v);
+		err = -errno;
 	}
-	setsid();
-	if (chdir(pw->pw_dir) < 0 && chdir("/") < 0) {
-		err = errno;
-		goto fail;
-	}
-	execve(sp->path, sp->argv, sp->env.v);
-	err = errno;
-fail:
-	if (write(3, &err, sizeof(err)) < 0)
+	err = -err;
+	if (write(status, &err, sizeof(err)) < 0)
 		_exit(126);
 	_exit(127);
 }
 
 /*
  * Forks twice so that the daemon is nobody's child here: the intermediate
- * child exits at once and is reaped now. Returns 0 or -errno.
+ * child exits right after its fork and is reaped now. Every signal stays
+ * blocked in this thread around fork, so that none of the host's handlers
+ * runs in a child. Returns 0 or -errno.
  */
 static int fork_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 {
-	pid_t pid = fork();
+	sigset_t all, old;
+	pid_t pid;
+	int err;
 
-	if (pid < 0)
-		return -errno;
+	sigfillset(&all);
+	/* glibc's sigprocmask is rt_sigprocmask: this thread only */
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
 	if (pid == 0) {
 		pid = fork();
 		if (pid == 0)
 			exec_daemon(sp, pw);
-		_exit(pid < 0 ? 1 : 0);
+		err = errno;
+		if (pid < 0 && write(sp->status_fd, &err, sizeof(err)) < 0)
+			_exit(2);
+		_exit(pid < 0);
 	}
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -err;
 	/* ECHILD: a host that ignores SIGCHLD, or reaps in a handler. */
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
@@ -1165,156 +1513,173 @@ static int fork_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 
 /* Everything but the fork: path, argv, environment, groups, sockets. */
 static int prepare_spawn(pam_handle_t *pamh, const struct oo7_opts *o,
-			 const struct passwd *pw, bool login,
-			 struct oo7_spawn *sp, int *in, int *status)
+			 const struct passwd *pw, const char *password,
+			 struct oo7_spawn *sp)
 {
-	int pin[2] = {-1, -1}, pst[2];
+	int pin[2] = {-1, -1}, pst[2] = {-1, -1};
 
 	sp->path = find_daemon(o);
 	if (!sp->path) {
-		pam_syslog(pamh, LOG_WARNING,
-			   "No oo7-daemon to start: none of "
-			   "daemon= and the usual paths is executable");
-		return PAM_IGNORE;
+		oo7_log(pamh, LOG_WARNING,
+			"No oo7-daemon to start: none of daemon= and the "
+			"usual paths is executable");
+		return -ENOENT;
 	}
 	sp->argv[0] = (char *)sp->path;
-	sp->argv[1] = login ? (char *)"--login" : NULL;
-	sp->ngroups = sizeof(sp->groups) / sizeof(gid_t);
-	if (getgrouplist(pw->pw_name, pw->pw_gid, sp->groups, &sp->ngroups) < 0)
-		sp->ngroups = sizeof(sp->groups) / sizeof(gid_t);
+	sp->argv[1] = password ? (char *)"--login" : NULL;
 	/* Sockets, not pipes: a send with MSG_NOSIGNAL raises no SIGPIPE. */
-	if (build_env(pamh, pw, &sp->env) < 0 ||
-	    (login &&
+	if (user_groups(pw, &sp->groups, &sp->ngroups) < 0 ||
+	    build_env(pamh, pw, &sp->env) < 0 ||
+	    (password &&
 	     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pin) < 0) ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pst) < 0) {
-		pam_syslog(pamh, LOG_ERR, "Failed to prepare %s: %m", sp->path);
+		oo7_log(pamh, LOG_ERR, "Failed to prepare %s: %m", sp->path);
 		if (pin[0] >= 0) {
 			close(pin[0]);
 			close(pin[1]);
 		}
-		return PAM_IGNORE;
+		return -ENOMEM;
 	}
 	sp->stdin_fd = pin[0];
 	sp->status_fd = pst[0];
-	*in = pin[1];
-	*status = pst[1];
-	return PAM_SUCCESS;
+	sp->in = pin[1];
+	sp->status = pst[1];
+	return 0;
 }
 
-/* Closes what the parent keeps of the child's side, and the environment. */
+/* Closes the child's ends and frees what was prepared for it. */
 static void finish_spawn(struct oo7_spawn *sp)
 {
 	if (sp->stdin_fd >= 0)
 		close(sp->stdin_fd);
 	if (sp->status_fd >= 0)
 		close(sp->status_fd);
+	sp->stdin_fd = sp->status_fd = -1;
 	free_env(&sp->env);
+	free(sp->groups);
+	sp->groups = NULL;
 }
 
-/* Reads the exec status: EOF means the daemon runs. */
-static void report_start(pam_handle_t *pamh, const struct oo7_opts *o,
-			 const char *path, int status, uint64_t deadline)
+/*
+ * Reads the status channel: an errno when a fork or anything before exec
+ * failed; end of file once exec closed the channel. Returns 0 when the
+ * daemon runs, or -errno (logged).
+ */
+static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
+			const struct oo7_spawn *sp, uint64_t deadline)
 {
-	int err = 0;
+	int err = 0, r;
 	size_t got;
-	int r = recv_full(status, (uint8_t *)&err, sizeof(err), &got, deadline);
 
-	if (r < 0)
-		pam_syslog(pamh, LOG_WARNING,
-			   "%s did not start before the timeout; left behind",
-			   path);
-	else if (got == sizeof(err))
-		pam_syslog(pamh, LOG_ERR, "Failed to start %s: %s", path,
-			   strerror(err));
-	else
-		debug_log(pamh, o, "Started %s", path);
+	r = recv_full(sp->status, (uint8_t *)&err, sizeof(err), &got, deadline);
+	if (r < 0) {
+		oo7_log(pamh, LOG_WARNING,
+			"%s did not start before the timeout; left behind",
+			sp->path);
+		return r;
+	}
+	if (got == sizeof(err)) {
+		oo7_log(pamh, LOG_ERR, "Failed to start %s: %s", sp->path,
+			strerror(err));
+		return -err;
+	}
+	debug_log(pamh, o, "Started %s", sp->path);
+	return 0;
 }
 
 /*
  * Starts the user's daemon, as the user, with the password on its stdin
- * (and --login) when there is one. Costs at most the deadline.
+ * (and --login) when there is one. Costs at most the deadline. Returns 0
+ * once the daemon was executed, or -errno (logged).
  */
-static void start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			 const struct passwd *pw, const char *password,
-			 uint64_t deadline)
+static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
+			const struct passwd *pw, const char *password,
+			uint64_t deadline)
 {
-	struct oo7_spawn sp = {.stdin_fd = -1, .status_fd = -1};
-	int in = -1, status = -1, r;
+	struct oo7_spawn sp = {
+	    .stdin_fd = -1, .status_fd = -1, .in = -1, .status = -1};
+	int r;
 
-	if (prepare_spawn(pamh, o, pw, password != NULL, &sp, &in, &status) !=
-	    PAM_SUCCESS) {
-		free_env(&sp.env);
-		return;
+	r = prepare_spawn(pamh, o, pw, password, &sp);
+	if (r == 0) {
+		r = fork_daemon(&sp, pw);
+		if (r < 0)
+			oo7_log(pamh, LOG_ERR, "Failed to fork: %s",
+				strerror(-r));
 	}
-	r = fork_daemon(&sp, pw);
 	finish_spawn(&sp);
-	if (r < 0)
-		pam_syslog(pamh, LOG_ERR, "Failed to fork: %s", strerror(-r));
-	else if (in >= 0 && send_all(in, (const uint8_t *)password,
-				     strlen(password), deadline) < 0)
-		pam_syslog(pamh, LOG_WARNING,
-			   "Failed to hand the password "
-			   "to %s",
-			   sp.path);
-	if (in >= 0)
-		close(in);
+	if (r == 0 && sp.in >= 0 &&
+	    send_all(sp.in, (const uint8_t *)password, strlen(password),
+		     deadline) < 0)
+		oo7_log(pamh, LOG_WARNING, "Failed to hand the password to %s",
+			sp.path);
+	if (sp.in >= 0)
+		close(sp.in);
 	if (r == 0)
-		report_start(pamh, o, sp.path, status, deadline);
-	close(status);
+		r = report_start(pamh, o, &sp, deadline);
+	if (sp.status >= 0)
+		close(sp.status);
+	return r;
 }
 
-/*
- * The session's work: the kept password to the daemon; with auto_start, a
- * daemon started when none answers, given the password if there is one
- * (FIDO2, fingerprint and autologin leave none: it starts locked).
- */
-static void unlock_or_start(pam_handle_t *pamh, const struct oo7_opts *o,
-			    const char *stash)
-{
-	uint64_t deadline = deadline_of(o);
-	struct passwd *pw;
-	const char *user;
-	int fd = -1, r;
+/* ---- what each hook does ---- */
 
-	if (!stash && !o->auto_start) {
+/*
+ * The session: the kept password to the user's daemon; with auto_start, a
+ * daemon started when none answers, given the password if there is one
+ * (FIDO2, fingerprint and autologin leave none: it starts locked). A
+ * password kept for someone else is wiped, and nothing happens at all.
+ */
+static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
+{
+	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
+	enum oo7_result r;
+	uint64_t deadline;
+
+	if (get_user(pamh, &req.user, &req.pw) < 0 ||
+	    take_kept(pamh, &req, &req.new) == OO7_KEPT_OTHERS)
+		return;
+	if (!req.new && !o->auto_start) {
 		debug_log(pamh, o, "No password kept by auth; nothing sent");
 		return;
 	}
-	if (get_user(pamh, &user, &pw) != PAM_SUCCESS)
-		return;
-	if (stash)
-		r = deliver(pamh, o, user, pw, OO7_OP_UNLOCK, "", stash,
-			    deadline, false);
-	else /* only see whether a daemon answers */
-		r = reach_daemon(pamh, o, pw, NULL, deadline, &fd);
-	if (fd >= 0)
-		close(fd);
+	deadline = deadline_of(o);
+	if (req.new)
+		r = send_request(pamh, o, &req, deadline);
+	else
+		r = probe_daemon(pamh, o, req.pw, deadline);
 	if (r == OO7_NO_DAEMON && o->auto_start)
-		start_daemon(pamh, o, pw, stash, deadline);
+		start_daemon(pamh, o, req.pw, req.new, deadline);
 }
 
-/* The password change; with auto_start, to a daemon started for it. */
+/*
+ * The password change; with auto_start, to a daemon started for it, which
+ * binds its socket a moment after exec: tried again until the deadline.
+ */
 static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 		  const char *new)
 {
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
+	struct oo7_request req = {.op = OO7_OP_CHANGE, .old = old, .new = new};
 	uint64_t deadline = deadline_of(o);
-	struct passwd *pw;
-	const char *user;
-	int r;
+	struct oo7_frame frame;
+	enum oo7_result r;
 
-	if (get_user(pamh, &user, &pw) != PAM_SUCCESS)
+	if (get_user(pamh, &req.user, &req.pw) < 0 ||
+	    encode_frame(pamh, o->encoding, &req, &frame) < 0)
 		return;
-	r = deliver(pamh, o, user, pw, OO7_OP_CHANGE, old, new, deadline,
-		    false);
-	if (r == OO7_NO_DAEMON && o->auto_start) {
-		start_daemon(pamh, o, pw, NULL, deadline);
-		r = deliver(pamh, o, user, pw, OO7_OP_CHANGE, old, new,
-			    deadline, true);
-	}
+	r = deliver_frame(pamh, o, &req, &frame, deadline);
+	if (r == OO7_NO_DAEMON && o->auto_start &&
+	    start_daemon(pamh, o, req.pw, NULL, deadline) == 0)
+		while ((r = deliver_frame(pamh, o, &req, &frame, deadline)) ==
+			   OO7_NO_DAEMON &&
+		       time_left(deadline) > OO7_START_POLL_NS)
+			nanosleep(&pause, NULL);
+	free_frame(&frame); /* the last use of the secrets */
 	if (r == OO7_NO_DAEMON)
-		pam_syslog(pamh, LOG_NOTICE,
-			   "No oo7 daemon is running: the "
-			   "keyring was not re-keyed");
+		oo7_log(pamh, LOG_NOTICE,
+			"No oo7 daemon is running: the keyring was not "
+			"re-keyed");
 }
 
 /* ---- hooks ---- */
@@ -1329,7 +1694,7 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	parse_opts(pamh, argc, argv, &o);
 	/* A retry on the same handle must never carry an older password. */
 	drop_stash(pamh);
-	if (service_wanted(pamh, &o) && stash_authtok(pamh) == PAM_SUCCESS)
+	if (service_wanted(pamh, &o) && keep_authtok(pamh) == 0)
 		debug_log(pamh, &o, "Kept the password for the session");
 	return PAM_IGNORE;
 }
@@ -1348,14 +1713,11 @@ OO7_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 				   const char **argv)
 {
 	struct oo7_opts o;
-	const void *stash = NULL;
 
 	(void)flags;
 	parse_opts(pamh, argc, argv, &o);
-	if (pam_get_data(pamh, OO7_STASH_KEY, &stash) != PAM_SUCCESS)
-		stash = NULL;
 	if (service_wanted(pamh, &o))
-		unlock_or_start(pamh, &o, stash);
+		open_keyring(pamh, &o);
 	drop_stash(pamh);
 	return PAM_SUCCESS;
 }
@@ -1383,10 +1745,10 @@ OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 	pam_get_item(pamh, PAM_OLDAUTHTOK, &old);
 	pam_get_item(pamh, PAM_AUTHTOK, &new);
 	if (!old || !new)
-		pam_syslog(pamh, LOG_NOTICE,
-			   "No %s password (as when root sets it): the "
-			   "keyring was not re-keyed",
-			   old ? "new" : "old");
+		oo7_log(pamh, LOG_NOTICE,
+			"No %s password (as when root sets it): the keyring "
+			"was not re-keyed",
+			old ? "new" : "old");
 	else
 		rekey(pamh, &o, old, new);
 	return PAM_SUCCESS;
