@@ -244,6 +244,9 @@ static void escape_for_log(const char *s, char *out)
  * log as it is.
  */
 static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
 {
 	char line[OO7_LOG_LINE_MAX], safe[4 * OO7_LOG_LINE_MAX + 1];
 
