@@ -46,6 +46,7 @@ endef
 export PAM_PROFILE
 
 .PHONY: all bench deps install install-pam-config uninstall clean check check-exports check-man demo \
+	check-identity check-identity-32 \
 	check-asan check-valgrind fuzz \
 	format format-check
 
@@ -84,6 +85,8 @@ bench: deps $(MODULE)
 
 # The plain suite runs last, so that its summary closes the output.
 check: deps $(MODULE) check-exports check-man
+	$(MAKE) check-identity
+	$(MAKE) check-identity-32
 	$(MAKE) fuzz
 	$(MAKE) check-valgrind
 	$(MAKE) check-asan
@@ -125,6 +128,10 @@ check-exports: $(MODULE)
 		grep -v '^\(libpam\.so\.0\|libc\.so\.6\)$$' | \
 		{ ! grep . ; } || { echo "unexpected libraries"; exit 1; }
 	@echo "exports: the five pam_sm_* hooks; links: libpam, libc"
+
+# What the host holds around a login, here and in an i386 build, where
+# setgroups is a 16-bit call (tests/identity.mk).
+include tests/identity.mk
 
 check-man:
 	mandoc -Tlint -W warning man/pam_oo7.8
