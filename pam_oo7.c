@@ -698,6 +698,8 @@ static void free_frame(struct oo7_frame *f)
 
 static int get_caps(struct oo7_creds *c)
 {
+	/* valgrind takes capget to fill only the first of the two sets */
+	memset(c->caps, 0, sizeof(c->caps));
 	c->cap_header = (struct __user_cap_header_struct){
 	    .version = _LINUX_CAPABILITY_VERSION_3};
 	return syscall(SYS_capget, &c->cap_header, c->caps) < 0 ? -errno : 0;

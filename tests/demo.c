@@ -59,7 +59,7 @@ static int run_pamtester(void)
 
 static int round_with(const char *encoding, bool gvariant)
 {
-	char stack[1024], arg[64], file[300];
+	char stack[1024], arg[64], file[300], sock[64];
 	gchar *text = NULL;
 	int rc;
 
@@ -70,8 +70,10 @@ static int round_with(const char *encoding, bool gvariant)
 	snprintf(file, sizeof(file), "%s/oo7-demo", t_confdir());
 	g_file_get_contents(file, &text, NULL, NULL);
 	t_runtime_dir(&t_alice);
+	snprintf(sock, sizeof(sock), "/run/user/%u/oo7/pam.sock",
+		 (unsigned int)t_alice.uid);
 	t_listen((struct listener_cfg){
-	    .path = "/run/user/61001/oo7/pam.sock",
+	    .path = sock,
 	    .owner_uid = t_alice.uid,
 	    .owner_gid = t_alice.gid,
 	    .mode = 0600,
@@ -82,12 +84,11 @@ static int round_with(const char *encoding, bool gvariant)
 	    .reply_ok = true,
 	    .print = true,
 	});
-	printf("=== %s encoding: listener runs as alice (uid 61001) on "
-	       "/run/user/61001/oo7/pam.sock\n"
+	printf("=== %s encoding: listener runs as alice (uid %u) on %s\n"
 	       "=== PAM stack /etc/pam.d/oo7-demo (private):\n%s\n"
 	       "=== pamtester -v oo7-demo alice authenticate open_session "
 	       "close_session chauthtok\n",
-	       encoding, text);
+	       encoding, (unsigned int)t_alice.uid, sock, text);
 	g_free(text);
 	rc = run_pamtester();
 	printf("=== what pam_oo7 logged (authpriv):\n%s\n", t_logs());

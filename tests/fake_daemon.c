@@ -56,15 +56,17 @@ static void record_ids(FILE *f)
 	gid_t gr, ge, gs, groups[64];
 	int n = getgroups(64, groups);
 	char cwd[4096];
+	mode_t mask = umask(0);
 
+	umask(mask);
 	getresuid(&r, &e, &s);
 	getresgid(&gr, &ge, &gs);
 	fprintf(f, "pid %d\nppid %d\nuids %u %u %u\ngids %u %u %u\ngroups",
 		(int)getpid(), (int)getppid(), r, e, s, gr, ge, gs);
 	for (int i = 0; i < n; i++)
 		fprintf(f, " %u", (unsigned)groups[i]);
-	fprintf(f, "\nsid %d\npgid %d\ncwd %s\n", (int)getsid(0),
-		(int)getpgrp(), getcwd(cwd, sizeof(cwd)));
+	fprintf(f, "\nsid %d\npgid %d\ncwd %s\numask %03o\n", (int)getsid(0),
+		(int)getpgrp(), getcwd(cwd, sizeof(cwd)), (unsigned int)mask);
 }
 
 int main(int argc, char **argv)

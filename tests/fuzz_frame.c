@@ -12,6 +12,29 @@
 
 #include "listener.h"
 
+/*
+ * What the log escaping makes of any bytes: valid UTF-8 with no control
+ * character, no C1 control and no bidi control left in it.
+ */
+static void check_escaped(const char *s)
+{
+	char *out = malloc(4 * strlen(s) + 1);
+	const char *p;
+
+	escape_for_log(s, out);
+	if (!g_utf8_validate(out, -1, NULL))
+		abort();
+	for (p = out; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+		    (c >= 0x202a && c <= 0x202e) ||
+		    (c >= 0x2066 && c <= 0x2069))
+			abort();
+	}
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The next NUL-terminated field of the input, copied; "" past its end. */
@@ -42,19 +65,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	old = next_field(&p, end);
 	new = next_field(&p, end);
 	/* What the module accepts, GLib must find valid too. */
-	if (valid_user_name((const unsigned char *)user)) {
+	check_escaped(old);
+	if (valid_user_name(user)) {
+		struct oo7_request req = {
+		    .op = op, .user = user, .old = old, .new = new};
+
 		if (!g_utf8_validate(user, -1, NULL))
 			abort();
-		if (encode_frame(NULL, &o, op, user, old, new, &f) !=
-		    PAM_SUCCESS)
+		if (encode_frame(NULL, o.encoding, &req, &f) != 0)
 			abort();
 		if (!frame_decode(f.data, f.len, o.encoding == OO7_ENC_GVARIANT,
 				  &d) ||
 		    d.op != op || strcmp(d.user, user) ||
 		    g_bytes_get_size(d.old) != strlen(old) ||
 		    g_bytes_get_size(d.new) != strlen(new) ||
-		    memcmp(g_bytes_get_data(d.old, NULL), old, strlen(old)) ||
-		    memcmp(g_bytes_get_data(d.new, NULL), new, strlen(new)))
+		    (*old &&
+		     memcmp(g_bytes_get_data(d.old, NULL), old, strlen(old))) ||
+		    (*new &&memcmp(g_bytes_get_data(d.new, NULL), new,
+				   strlen(new))))
 			abort();
 		decoded_free(&d);
 		free_frame(&f);

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Real clients: make install and uninstall, pamtester through pam_wrapper,
+ * the real pam-auth-update and pam_unix on private copies of what they
+ * write, and a set-user-ID host started by alice.
+ */
+#define _GNU_SOURCE
+#include <crypt.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include "suite.h"
+
+/* ---- installing ---- */
+
+static void
+make_install_puts_exactly_the_module_man_page_and_profile(void **state)
+{
+	char dest[300], cmd[600];
+	gchar *out = NULL;
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+
+	assert_int_equal(
+	    runf(
+		"make -s --no-print-directory -C %s install install-pam-config "
+		"DESTDIR=%s >/dev/null",
+		TOP_DIR, dest),
+	    0);
+
+	snprintf(cmd, sizeof(cmd),
+		 "sh -c 'cd %s && find . -type f -printf \"%%m %%p\\n\" | "
+		 "sort'",
+		 dest);
+	assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+	assert_string_equal(out, "644 ./" SECUREDIR_REL "/pam_oo7.so\n"
+				 "644 ./usr/share/man/man8/pam_oo7.8\n"
+				 "644 ./usr/share/pam-configs/oo7\n");
+	g_free(out);
+	assert_int_equal(
+	    runf("make -s --no-print-directory -C %s uninstall DESTDIR=%s",
+		 TOP_DIR, dest),
+	    0);
+	assert_int_equal(runf("test -z \"$(find %s -type f)\"", dest), 0);
+}
+
+/* ---- a real client ---- */
+
+static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
+{
+	const char *ops[] = {"authenticate", "open_session", "chauthtok", NULL};
+	struct record *all;
+	uint8_t *unlock, *change;
+	size_t n, nu, nc;
+
+	(void)state;
+	stack_default();
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(pamtester("login", PAMTESTER_WRAPPED,
+				   "hunter2\nhunter2\nnewpw\nnewpw\n", ops),
+			 0);
+
+	n = t_frames(&all);
+	nu = t_expect_frame(&unlock, false, 0, "alice", "", 0, "hunter2", 7);
+	nc = t_expect_frame(&change, false, 1, "alice", "hunter2", 7, "newpw",
+			    5);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0].uid, 0);
+	assert_int_equal(all[0].pid, host_pid);
+	assert_int_equal(all[0].len, nu);
+	assert_memory_equal(all[0].data, unlock, nu);
+	assert_int_equal(all[1].len, nc);
+	assert_memory_equal(all[1].data, change, nc);
+	free(unlock);
+	free(change);
+	records_free(all, n);
+}
+
+/* A copy of dir, bind-mounted over it: the host's stays as it is. */
+static void private_copy(const char *dir, const char *copy)
+{
+	assert_int_equal(runf("cp -a %s %s", dir, copy), 0);
+	assert_int_equal(mount(copy, dir, "none", MS_BIND, NULL), 0);
+}
+
+static void shadow_with_alice(const char *password)
+{
+	const char *hash = crypt(password, "$6$pamoo7test$");
+	gchar *text = NULL, *all;
+	char copy[300];
+
+	snprintf(copy, sizeof(copy), "%s", t_path("shadow"));
+	assert_true(g_file_get_contents("/etc/shadow", &text, NULL, NULL));
+	all = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", text, hash);
+	assert_true(g_file_set_contents(copy, all, -1, NULL));
+	assert_int_equal(mount(copy, "/etc/shadow", "none", MS_BIND, NULL), 0);
+	g_free(text);
+	g_free(all);
+}
+
+static void unmount_all(const char *const *dirs)
+{
+	for (; *dirs; dirs++)
+		umount2(*dirs, MNT_DETACH);
+}
+
+/* The real pam-auth-update, on private copies of everything it writes. */
+static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
+{
+	const char *const mounted[] = {"/etc/pam.d",   "/usr/share/pam-configs",
+				       "/var/lib/pam", SECUREDIR,
+				       "/etc/shadow",  NULL};
+	gchar *auth = NULL, *session = NULL, *password = NULL;
+	char copy[300];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		snprintf(copy, sizeof(copy), "%s", t_path("copy%d", i));
+		private_copy(mounted[i], copy);
+	}
+	assert_int_equal(runf("cp %s %s/ && make -s --no-print-directory -C %s "
+			      "install-pam-config "
+			      "DESTDIR= >/dev/null",
+			      MODULE_PATH, SECUREDIR, TOP_DIR),
+			 0);
+
+	assert_int_equal(run("DEBIAN_FRONTEND=noninteractive "
+			     "pam-auth-update --package"),
+			 0);
+
+	assert_true(
+	    g_file_get_contents("/etc/pam.d/common-auth", &auth, NULL, NULL));
+	assert_true(g_file_get_contents("/etc/pam.d/common-session", &session,
+					NULL, NULL));
+	assert_true(g_file_get_contents("/etc/pam.d/common-password", &password,
+					NULL, NULL));
+	assert_non_null(strstr(auth, "optional\tpam_oo7.so"));
+	assert_true(strstr(auth, "pam_oo7.so") > strstr(auth, "pam_permit.so"));
+	assert_true(strstr(password, "pam_oo7.so") >
+		    strstr(password, "pam_permit.so"));
+	assert_non_null(strstr(session, "pam_oo7.so auto_start"));
+	assert_true(strstr(session, "pam_oo7.so") >
+		    strstr(session, "pam_systemd.so"));
+
+	/* A login through the generated files, with the real pam_unix. */
+	shadow_with_alice("hunter2");
+	assert_true(g_file_set_contents("/etc/pam.d/oo7-login",
+					"@include common-auth\n"
+					"@include common-session\n",
+					-1, NULL));
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(pamtester("oo7-login", PAMTESTER_PLAIN, "hunter2\n",
+				   (const char *const[]){"authenticate",
+							 "open_session", NULL}),
+			 0);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	host_pid = 0;
+	g_free(auth);
+	g_free(session);
+	g_free(password);
+	unmount_all(mounted);
+}
+
+/* ---- a set-user-ID host ---- */
+
+/* Who runs the probe: alice through a set-user-ID root copy, or root. */
+enum probe_as { PROBE_SETUID_BY_ALICE, PROBE_AS_ROOT };
+
+/*
+ * Runs this test program as a PAM host for one login of alice, with
+ * OO7_PAM_SOCKET set to path, as alice through a set-user-ID root copy (so
+ * that the environment is the caller's), or as root (the control). The copy
+ * is in this case's folder, which alice can reach.
+ */
+static int run_probe(enum probe_as as, const char *path)
+{
+	bool setuid_copy = as == PROBE_SETUID_BY_ALICE;
+	char probe[300];
+	int status;
+	pid_t pid;
+
+	snprintf(probe, sizeof(probe), "%s", t_path("probe"));
+	if (runf("cp %s %s && chown root:root %s && chmod %s %s", self_path,
+		 probe, probe, setuid_copy ? "4755" : "0755", probe) ||
+	    !user_can_run(&t_alice, probe))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (setuid_copy &&
+		    (setgroups(0, NULL) < 0 ||
+		     setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+		     setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0))
+			_exit(126);
+		setenv("OO7_PAM_SOCKET", path, 1);
+		execl(probe, probe, "--probe", t_sandbox(), NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void setuid_host_ignores_oo7_pam_socket_of_its_caller(void **state)
+{
+	char path[300];
+	struct record *all;
+	size_t n;
+
+	(void)state;
+	stack("debug");
+	snprintf(path, sizeof(path), "%s", t_path("alice.sock"));
+	t_listen_as(&t_alice, path, LISTENER_CLOSE);
+
+	assert_int_equal(run_probe(PROBE_SETUID_BY_ALICE, path), 0);
+	assert_no_frame();
+
+	/* Control: the same probe, not set-user-ID, does deliver there. */
+	assert_int_equal(run_probe(PROBE_AS_ROOT, path), 0);
+	n = t_frames(&all);
+	assert_int_equal(n, 1);
+	records_free(all, n);
+}
+
+const struct CMUnitTest clients_tests[] = {
+    T(make_install_puts_exactly_the_module_man_page_and_profile),
+    T(pamtester_through_pam_wrapper_delivers_both_frames),
+    T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
+    /* Last: it bind-mounts over the namespace's /etc/pam.d and more. */
+    T(pam_auth_update_profile_places_the_module_and_logs_in),
+};
+const size_t clients_tests_count = N_ELEMS(clients_tests);

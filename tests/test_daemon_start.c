@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: MIT
+/*
+ * auto_start: when no daemon answers, the module starts one as the user,
+ * with the password on its stdin, in a clean process that is nobody's child
+ * here; the stand-in (fake_daemon.c) writes down how it was started. Each
+ * case's teardown kills the daemon it started.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "suite.h"
+
+/* Waits for path to appear (renamed into place) for at most ms. */
+static bool wait_for_file(const char *dir, const char *name, int ms)
+{
+	char path[256];
+	int fd = inotify_init1(IN_CLOEXEC);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[4096];
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+	while (!(found = access(path, F_OK) == 0) && poll(&p, 1, ms) > 0)
+		if (read(fd, buf, sizeof(buf)) < 0)
+			break;
+	close(fd);
+	return found;
+}
+
+/* The fake daemon's record, NULL if it wrote none within 5 s. */
+static gchar *daemon_record(void)
+{
+	gchar *text = NULL;
+
+	if (!wait_for_file(runtime_dir(&t_alice), "fake-daemon.record", 5000))
+		return NULL;
+	g_file_get_contents(runtime_path(&t_alice, "fake-daemon.record"), &text,
+			    NULL, NULL);
+	return text;
+}
+
+static void assert_has(const char *text, const char *line)
+{
+	if (!strstr(text, line))
+		fail_msg("no \"%s\" in:\n%s", line, text);
+}
+
+/*
+ * A copy of the fake daemon with a name that sets its behaviour, in this
+ * case's folder (0755 folders up from a 0755 tmpfs in /tmp: alice's to run).
+ */
+static const char *fake_named(const char *suffix)
+{
+	static char path[300];
+
+	snprintf(path, sizeof(path), "%s", t_path("oo7-daemon%s", suffix));
+	assert_true(copy_program(FAKE_DAEMON, path));
+	assert_true(user_can_run(&t_alice, path));
+	return path;
+}
+
+/* The daemon is nobody's child here: its pid file says who it is. */
+static void kill_started_daemon(void)
+{
+	gchar *pid = NULL;
+
+	if (g_file_get_contents(runtime_path(&t_alice, "fake-daemon.pid"), &pid,
+				NULL, NULL))
+		kill(atoi(pid), SIGKILL);
+	g_free(pid);
+}
+
+static int teardown(void **state)
+{
+	kill_started_daemon();
+	return t_case_teardown(state);
+}
+
+#define TD(name) cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
+
+static void
+auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
+{
+	const char *answers[] = {"hunter2", NULL};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int bus = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct group *extra = getgrnam("oo7test");
+	pam_handle_t *pamh;
+	gchar *rec, *mine;
+	sigset_t usr2, old_mask;
+	char run[64];
+	int zombie;
+
+	(void)state;
+	assert_non_null(extra);
+	snprintf(run, sizeof(run), "%s", runtime_dir(&t_alice));
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bus", run);
+	assert_int_equal(bind(bus, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("HOST_ONLY", "from-the-login-manager", 1);
+	signal(SIGUSR1, SIG_IGN);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, &old_mask);
+	pamh = t_pam_start("login", "alice", answers);
+	pam_putenv(pamh, "FROM_PAM=yes");
+
+	pam_authenticate(pamh, 0);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	signal(SIGUSR1, SIG_DFL);
+	unsetenv("HOST_ONLY");
+	close(bus);
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
+	assert_has(rec,
+		   textf("uids %1$u %1$u %1$u\ngids %2$u %2$u %2$u\n",
+			 (unsigned int)t_alice.uid, (unsigned int)t_alice.gid));
+	assert_has(rec, textf("groups %u %u\n", (unsigned int)t_alice.gid,
+			      (unsigned int)extra->gr_gid));
+	assert_has(rec, "cwd /\n");
+	assert_has(rec, "fds 0 1 2\n");
+	assert_has(rec, "blocked\nignored\n");
+	assert_has(rec, "stdin 68756e74657232\n"); /* hunter2 */
+	assert_has(rec, "env FROM_PAM=yes\n");
+	assert_has(rec, "env HOME=/nonexistent\n");
+	assert_has(rec, "env USER=alice\n");
+	assert_has(rec, "env LOGNAME=alice\n");
+	assert_has(rec, "env SHELL=/bin/sh\n");
+	assert_has(rec, "env PATH=/usr/local/bin:/usr/bin:/bin\n");
+	assert_has(rec, textf("env XDG_RUNTIME_DIR=%s\n", run));
+	assert_has(
+	    rec, textf("env DBUS_SESSION_BUS_ADDRESS=unix:path=%s/bus\n", run));
+	assert_null(strstr(rec, "HOST_ONLY"));
+	assert_null(strstr(rec, "hunter2"));
+	/* Its own session, and not a child of this process. */
+	mine = g_strdup_printf("ppid %d\n", (int)getpid());
+	assert_null(strstr(rec, mine));
+	g_free(mine);
+	mine =
+	    g_strdup_printf("sid %d\npgid %d\n", atoi(strstr(rec, "pid ") + 4),
+			    atoi(strstr(rec, "pid ") + 4));
+	assert_has(rec, mine);
+	g_free(mine);
+	zombie = waitpid(-1, NULL, WNOHANG);
+	assert_int_equal(zombie, 0);
+	g_free(rec);
+}
+
+/* Started from a host with SIGCHLD at its default, ignored, or handled. */
+static void host_is_left_as_it_was_after_a_daemon_start(enum sigchld how)
+{
+	GString *before = g_string_new(NULL), *after;
+	gchar *rec;
+
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	set_sigchld(how);
+	describe_host(before);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	after = g_string_new(NULL);
+	describe_host(after);
+	assert_string_equal(before->str, after->str);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), 0);
+	g_free(rec);
+	g_string_free(before, TRUE);
+	g_string_free(after, TRUE);
+	set_sigchld(SIGCHLD_DEFAULT);
+}
+
+static void
+host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start(void **state)
+{
+	(void)state;
+	host_is_left_as_it_was_after_a_daemon_start(SIGCHLD_DEFAULT);
+}
+
+static void
+host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start(void **state)
+{
+	(void)state;
+	host_is_left_as_it_was_after_a_daemon_start(SIGCHLD_IGNORED);
+}
+
+static void
+host_with_sigchld_handled_is_left_as_it_was_after_a_daemon_start(void **state)
+{
+	(void)state;
+	host_is_left_as_it_was_after_a_daemon_start(SIGCHLD_HANDLED);
+}
+
+static void auto_start_without_password_starts_without_login(void **state)
+{
+	pam_handle_t *pamh;
+	gchar *rec;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	pamh = t_pam_start("login", "alice", NULL);
+
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	assert_has(rec, "stdin \n");
+	g_free(rec);
+}
+
+static void auto_start_leaves_a_running_daemon_alone(void **state)
+{
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_int_equal(
+	    access(runtime_path(&t_alice, "fake-daemon.pid"), F_OK), -1);
+}
+
+/*
+ * A login with a 1 MiB password and auto_start of this daemon costs at
+ * most the timeout, and logs this line when there is one.
+ */
+static void broken_daemon_costs_at_most_the_timeout(const char *daemon,
+						    const char *logged)
+{
+	char *big = malloc(1 << 20);
+	struct timespec t0;
+
+	memset(big, 'p', (1 << 20) - 1);
+	big[(1 << 20) - 1] = '\0';
+	t_runtime_dir(&t_alice);
+	stack("auto_start timeout=300 daemon=%s", daemon);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", big, NULL), PAM_SUCCESS);
+
+	assert_took_ms(&t0, 300);
+	if (logged)
+		assert_logged(logged);
+	free(big);
+}
+
+static void missing_daemon_costs_at_most_the_timeout(void **state)
+{
+	(void)state;
+	broken_daemon_costs_at_most_the_timeout("/nonexistent/oo7-daemon",
+						"No oo7-daemon to start");
+}
+
+static void
+daemon_that_never_reads_the_password_costs_at_most_the_timeout(void **state)
+{
+	(void)state;
+	broken_daemon_costs_at_most_the_timeout(fake_named("-noread"),
+						"Failed to hand the password");
+}
+
+static void daemon_that_exits_at_once_costs_at_most_the_timeout(void **state)
+{
+	(void)state;
+	broken_daemon_costs_at_most_the_timeout(fake_named("-fail"), NULL);
+}
+
+/* ---- where the daemon is looked for ---- */
+
+static const char *const daemon_paths[] = {
+    "/usr/libexec/oo7-daemon", "/usr/lib/oo7-daemon", "/usr/lib/oo7/oo7-daemon",
+    "/usr/bin/oo7-daemon"};
+
+/*
+ * The daemon at daemon_paths[first] and every later one, in an overlay on
+ * /usr in this namespace (the host's /usr is untouched): the first is run.
+ */
+static void daemon_is_found_before_later_paths(size_t first)
+{
+	char opts[700], up[300], work[300];
+	gchar *rec;
+
+	snprintf(up, sizeof(up), "%s", t_path("up"));
+	snprintf(work, sizeof(work), "%s", t_path("work"));
+	t_mkdir(up, 0, 0, 0755);
+	t_mkdir(work, 0, 0, 0755);
+	snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s,workdir=%s", up,
+		 work);
+	assert_int_equal(mount("overlay", "/usr", "overlay", 0, opts), 0);
+	assert_int_equal(runf("mkdir -p /usr/lib/oo7 /usr/libexec"), 0);
+	for (size_t i = first; i < N_ELEMS(daemon_paths); i++)
+		assert_true(copy_program(FAKE_DAEMON, daemon_paths[i]));
+	t_runtime_dir(&t_alice);
+	stack("auto_start");
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, textf("argv %s --login\n", daemon_paths[first]));
+	g_free(rec);
+}
+
+static int usr_overlay_teardown(void **state)
+{
+	kill_started_daemon();
+	umount2("/usr", MNT_DETACH);
+	return t_case_teardown(state);
+}
+
+#define TU(name)                                                               \
+	cmocka_unit_test_setup_teardown(name, suite_setup, usr_overlay_teardown)
+
+static void daemon_in_usr_bin_is_found(void **state)
+{
+	(void)state;
+	daemon_is_found_before_later_paths(3);
+}
+
+static void daemon_in_usr_lib_oo7_comes_before_usr_bin(void **state)
+{
+	(void)state;
+	daemon_is_found_before_later_paths(2);
+}
+
+static void daemon_in_usr_lib_comes_before_usr_lib_oo7(void **state)
+{
+	(void)state;
+	daemon_is_found_before_later_paths(1);
+}
+
+static void daemon_in_usr_libexec_comes_first(void **state)
+{
+	(void)state;
+	daemon_is_found_before_later_paths(0);
+}
+
+/* ---- password changes ---- */
+
+static void
+chauthtok_with_auto_start_rekeys_through_a_started_daemon(void **state)
+{
+	struct record *all;
+	uint8_t *want;
+	size_t n, len;
+	gchar *rec;
+	int fd;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+
+	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "new"),
+			 PAM_SUCCESS);
+
+	rec = daemon_record();
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	g_free(rec);
+	fd = open(runtime_path(&t_alice, "fake-daemon.frames"),
+		  O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	n = records_read(fd, &all);
+	close(fd);
+	assert_int_equal(n, 1);
+	len = t_expect_frame(&want, false, 1, "alice", "hunter2", 7, "new", 3);
+	assert_int_equal(all[0].len, len);
+	assert_memory_equal(all[0].data, want, len);
+	free(want);
+	records_free(all, n);
+}
+
+static void chauthtok_without_daemon_says_it_did_not_rekey(void **state)
+{
+	(void)state;
+	stack_default();
+
+	t_chauthtok("login", "alice", "hunter2", "new");
+
+	assert_logged("No oo7 daemon is running: the keyring was not "
+		      "re-keyed");
+}
+
+const struct CMUnitTest daemon_start_tests[] = {
+    TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
+    TD(host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start),
+    TD(host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start),
+    TD(host_with_sigchld_handled_is_left_as_it_was_after_a_daemon_start),
+    TD(auto_start_without_password_starts_without_login),
+    TD(auto_start_leaves_a_running_daemon_alone),
+    TD(missing_daemon_costs_at_most_the_timeout),
+    TD(daemon_that_never_reads_the_password_costs_at_most_the_timeout),
+    TD(daemon_that_exits_at_once_costs_at_most_the_timeout),
+    TU(daemon_in_usr_bin_is_found),
+    TU(daemon_in_usr_lib_oo7_comes_before_usr_bin),
+    TU(daemon_in_usr_lib_comes_before_usr_lib_oo7),
+    TU(daemon_in_usr_libexec_comes_first),
+    TD(chauthtok_with_auto_start_rekeys_through_a_started_daemon),
+    TD(chauthtok_without_daemon_says_it_did_not_rekey),
+};
+const size_t daemon_start_tests_count = N_ELEMS(daemon_start_tests);
