@@ -29,8 +29,10 @@
 #define RSS_WARMUP 5000
 #define PARALLEL 100
 #define IN_A_ROW 1000
-#define SOCK "/run/user/61001/oo7/pam.sock"
 #define PASSWORD "bench-password"
+/* alice's oo7 socket, /run/user/UID/oo7/pam.sock, set first thing in main */
+static char sock_path[108];
+#define SOCK sock_path
 
 enum variant {
 	BASELINE,
@@ -99,9 +101,11 @@ static void chauthtok(const char *service)
 /* The least any delivery costs: one connect, one write, read to EOF. */
 static void floor_delivery(const uint8_t *frame, size_t len)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = SOCK};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	char c;
+
+	memcpy(sa.sun_path, SOCK, strlen(SOCK) + 1);
 
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    send(fd, frame, len, MSG_NOSIGNAL) != (ssize_t)len ||
@@ -298,6 +302,9 @@ int main(void)
 	uint8_t *frame;
 	size_t len, n = ROUNDS * PER_ROUND;
 	double med[N_VARIANTS];
+
+	snprintf(sock_path, sizeof(sock_path), "/run/user/%u/oo7/pam.sock",
+		 (unsigned int)t_alice.uid);
 
 	t_sandbox_enter();
 	t_case_setup(NULL);

@@ -50,7 +50,6 @@
 #define ALICE_ID 1
 #define BOB_ID 2
 /* What `id` says when it runs as bob. */
-#define ID_OF_BOB "uid=61002(bob) gid=61002(bob) groups=61002(bob)"
 /* Where auto_start, with no daemon=, finds the daemon first. */
 #define DAEMON_PATH "/usr/libexec/oo7-daemon"
 /* The fake daemon as built; root copies it to DAEMON_PATH. */
@@ -506,7 +505,13 @@ static void run_doas(struct client *c, const char *pw)
 
 static void assert_ran_id_as_bob(const struct client *c)
 {
-	if (c->status != 0 || !strstr(c->out->str, ID_OF_BOB "\n"))
+	char id_of_bob[128];
+
+	snprintf(id_of_bob, sizeof(id_of_bob),
+		 "uid=%u(bob) gid=%u(bob) groups=%u(bob)\n",
+		 (unsigned int)t_bob.uid, (unsigned int)t_bob.gid,
+		 (unsigned int)t_bob.gid);
+	if (c->status != 0 || !strstr(c->out->str, id_of_bob))
 		fail_msg("exit %d, stdout:\n%s\nstderr:\n%s", c->status,
 			 c->out->str, c->err->str);
 }
@@ -840,6 +845,7 @@ sudo_with_targetpw_starts_bobs_daemon_with_bobs_password(void **state)
 {
 	struct client c;
 	gchar *rec, *line;
+	char ids[128];
 
 	(void)state;
 	skip_if_the_module_is_sanitized();
@@ -856,7 +862,11 @@ sudo_with_targetpw_starts_bobs_daemon_with_bobs_password(void **state)
 	rec = daemon_record(&t_bob, RECORD_TIMEOUT_MS);
 	assert_non_null(rec);
 	assert_has(rec, "argv " DAEMON_PATH " --login\n");
-	assert_has(rec, "uids 61002 61002 61002\ngids 61002 61002 61002\n");
+	snprintf(ids, sizeof(ids), "uids %u %u %u\ngids %u %u %u\n",
+		 (unsigned int)t_bob.uid, (unsigned int)t_bob.uid,
+		 (unsigned int)t_bob.uid, (unsigned int)t_bob.gid,
+		 (unsigned int)t_bob.gid, (unsigned int)t_bob.gid);
+	assert_has(rec, ids);
 	line = stdin_line(BOB_PW);
 	assert_has(rec, line);
 	assert_no_daemon_started_for(&t_alice);
