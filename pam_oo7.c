@@ -6,12 +6,20 @@
  * auth:     keeps a private copy of PAM_AUTHTOK (set by pam_unix or a module
  *           like it earlier in the stack) with pam_set_data, because libpam
  *           wipes PAM_AUTHTOK when pam_authenticate returns. The copy
- *           records whose it is: the uid PAM_USER had then.
- * session:  sends that copy in an "unlock" frame to the user's oo7-daemon
+ *           records whose it is: the uid PAM_USER had then. It sends
+ *           nothing: a failed attempt never leaves the module.
+ * setcred:  PAM_REFRESH_CRED and PAM_REINITIALIZE_CRED (screen lockers)
+ *           send the copy to a running daemon and wipe it; PAM_DELETE_CRED
+ *           wipes it.
+ * session:  sends the copy in an "unlock" frame to the user's oo7-daemon
  *           over its Unix socket, then wipes it; only if PAM_USER is still
- *           that uid (sudo -u, doas and greeters that map names change it).
+ *           that uid (sudo -i -u, doas and greeters that map names change
+ *           it). A change of password not yet delivered goes first.
  * password: on PAM_UPDATE_AUTHTOK, sends a "change password" frame with
- *           PAM_OLDAUTHTOK and PAM_AUTHTOK.
+ *           PAM_OLDAUTHTOK and PAM_AUTHTOK, starting a daemon for it when
+ *           none answers (stopped again unless auto_start); then keeps the
+ *           new password, and the change if no daemon took it, for a
+ *           session on the same handle.
  * account:  not provided.
  *
  * It never prompts, never fails or blocks a login past timeout= (it returns
@@ -29,17 +37,23 @@
  * preceded by its length as a little-endian u32; see pam_oo7(8).
  *
  * Call map:
- *   pam_sm_authenticate  -> keep_authtok -> get_user
- *   pam_sm_open_session  -> open_keyring -> get_user, take_kept
- *                             -> send_request -> encode_frame, deliver_frame
- *                             |  or probe_daemon
- *                             -> start_daemon (auto_start, none answered)
- *   pam_sm_chauthtok     -> rekey -> get_user, encode_frame, deliver_frame
- *                             -> start_daemon, deliver_frame until it is up
+ *   pam_sm_authenticate -> keep_authtok -> get_user, keep_password
+ *   pam_sm_setcred      -> refresh_keyring -> kept_for, send_kept
+ *   pam_sm_open_session -> open_keyring -> kept_for (refuse_kept), send_kept
+ *                            | probe_daemon
+ *                          -> start_daemon (auto_start), send_kept
+ *   pam_sm_chauthtok    -> rekey -> send_request
+ *                          -> rekey_through_a_start -> start_daemon,
+ *                             send_when_up, stop_started
+ *                          -> keep_password
+ *   send_kept    -> send_request | send_when_up: a change, then an unlock
+ *   send_request -> encode_frame, deliver_frame, free_frame
  *   deliver_frame -> open_daemon -> become_user, find_socket, check_socket,
- *                                   connect_socket, check_peer, send_all,
+ *                                   connect_socket, check_peer, send_frame,
  *                                   restore_creds
  *                 -> read_reply
+ *   start_daemon -> prepare_spawn, fork_lasting | fork_for_this_call
+ *                   -> exec_daemon, report_start
  */
 
 #define _GNU_SOURCE
@@ -85,6 +99,8 @@
 #define OO7_LOG_LINE_MAX 1024U
 /* While a daemon starts, how often to look for its socket. */
 #define OO7_START_POLL_NS 10000000U
+/* What a daemon started for a change gets to stop, past the deadline. */
+#define OO7_STOP_MIN_NS 200000000U
 #define OO7_SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
 #define OO7_SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -115,6 +131,12 @@ enum oo7_result {
 	OO7_FAILED,    /* anything else; logged, and nothing is started */
 };
 
+/* A daemon started for auto_start stays; one started for a change, not. */
+enum oo7_lifetime {
+	OO7_DAEMON_STAYS,	  /* double fork: nobody's child here */
+	OO7_DAEMON_FOR_THIS_CALL, /* our child until we stop and reap it */
+};
+
 /* Whose the kept password is, seen from the session. */
 enum oo7_kept {
 	OO7_KEPT_NONE,
@@ -141,11 +163,15 @@ struct oo7_request {
 	const char *new;
 };
 
-/* The password kept from auth to session, and whose it is. */
+/*
+ * The password kept from auth (or a change) to the session or setcred, and
+ * whose it is.
+ */
 struct oo7_stash {
 	uid_t uid;
 	char *user;
-	char *password;
+	char *password; /* in force: typed at auth, or the new one */
+	char *old;	/* a change to password not delivered yet, or NULL */
 };
 
 /* The filesystem identity of the host, kept while we borrow the user's. */
@@ -157,6 +183,15 @@ struct oo7_creds {
 	gid_t *groups;
 	struct __user_cap_header_struct cap_header;
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+};
+
+/* A daemon start: for whom, with what, for how long, and its process. */
+struct oo7_start {
+	const struct passwd *pw;
+	const char *password; /* on its stdin, with --login; or NULL */
+	enum oo7_lifetime lifetime;
+	pid_t pid; /* for this call: our child; 0 unknown, -1 reaped */
+	int pidfd; /* for this call: the child's pidfd, or -1 */
 };
 
 /* A connection to the daemon, and the deadline that all of it keeps. */
@@ -488,6 +523,7 @@ static void free_stash(struct oo7_stash *s)
 	if (!s)
 		return;
 	wipe_string(s->password);
+	wipe_string(s->old);
 	free(s->user);
 	free(s);
 }
@@ -506,35 +542,23 @@ static void drop_stash(pam_handle_t *pamh)
 }
 
 /*
- * Keeps a copy of PAM_AUTHTOK for the session, with the uid and name of the
- * user it was typed for. Returns 0 when one was kept, -ENOENT when there was
- * no password or no user to keep it for, or -ENOMEM.
+ * Keeps req->new, the password now in force, for the user of the request
+ * (uid and name); for a change, req->old too: a change not yet delivered.
+ * It replaces what was kept before. Returns 0 or -ENOMEM (logged).
  */
-static int keep_authtok(pam_handle_t *pamh)
+static int keep_password(pam_handle_t *pamh, const struct oo7_request *req)
 {
-	const void *tok = NULL;
-	const struct passwd *pw;
-	struct oo7_stash *s;
-	const char *user;
+	struct oo7_stash *s = calloc(1, sizeof(*s));
 	int r;
 
-	r = pam_get_item(pamh, PAM_AUTHTOK, &tok);
-	if (r != PAM_SUCCESS || !tok) {
-		oo7_log(pamh, LOG_NOTICE,
-			"No password to unlock the keyring with: list "
-			"pam_oo7 after the module that reads it, such as "
-			"pam_unix");
-		return -ENOENT;
-	}
-	if (get_user(pamh, &user, &pw) < 0)
-		return -ENOENT;
-	s = calloc(1, sizeof(*s));
 	if (s) {
-		s->uid = pw->pw_uid;
-		s->user = strdup(user);
-		s->password = strdup(tok);
+		s->uid = req->pw->pw_uid;
+		s->user = strdup(req->user);
+		s->password = strdup(req->new);
+		s->old = req->op == OO7_OP_CHANGE ? strdup(req->old) : NULL;
 	}
-	if (!s || !s->user || !s->password) {
+	if (!s || !s->user || !s->password ||
+	    (req->op == OO7_OP_CHANGE && !s->old)) {
 		oo7_log(pamh, LOG_CRIT, "Failed to copy the password: %m");
 		free_stash(s);
 		return -ENOMEM;
@@ -550,33 +574,58 @@ static int keep_authtok(pam_handle_t *pamh)
 }
 
 /*
- * The kept password, in *password, when it was typed for the user this
- * request is for. A password kept for another uid (sudo -u, doas, a greeter
- * that maps names: PAM_USER changed after auth) is wiped at once: it goes to
- * no one. The pointer stays valid until drop_stash.
+ * Keeps a copy of PAM_AUTHTOK for the session, for the user it was typed
+ * for. Returns 0 when one was kept, -ENOENT when there was no password or
+ * no user to keep it for, or -ENOMEM.
  */
-static enum oo7_kept take_kept(pam_handle_t *pamh,
-			       const struct oo7_request *req,
-			       const char **password)
+static int keep_authtok(pam_handle_t *pamh)
+{
+	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
+	const void *tok = NULL;
+
+	if (pam_get_item(pamh, PAM_AUTHTOK, &tok) != PAM_SUCCESS || !tok) {
+		oo7_log(pamh, LOG_NOTICE,
+			"No password to unlock the keyring with: list "
+			"pam_oo7 after the module that reads it, such as "
+			"pam_unix");
+		return -ENOENT;
+	}
+	if (get_user(pamh, &req.user, &req.pw) < 0)
+		return -ENOENT;
+	req.new = tok;
+	return keep_password(pamh, &req);
+}
+
+/*
+ * What was kept, in *kept, and whether it was kept for the user this
+ * request is for. The pointer stays valid until drop_stash.
+ */
+static enum oo7_kept kept_for(pam_handle_t *pamh, const struct oo7_request *req,
+			      const struct oo7_stash **kept)
 {
 	const void *data = NULL;
-	const struct oo7_stash *s;
 
-	*password = NULL;
+	*kept = NULL;
 	if (pam_get_data(pamh, OO7_STASH_KEY, &data) != PAM_SUCCESS || !data)
 		return OO7_KEPT_NONE;
-	s = data;
-	if (s->uid == req->pw->pw_uid) {
-		*password = s->password;
-		return OO7_KEPT_MINE;
-	}
+	*kept = data;
+	return (*kept)->uid == req->pw->pw_uid ? OO7_KEPT_MINE
+					       : OO7_KEPT_OTHERS;
+}
+
+/*
+ * What was kept for another uid (sudo -i -u, doas, a greeter that maps
+ * names: PAM_USER changed after auth) goes to no one: wiped at once.
+ */
+static void refuse_kept(pam_handle_t *pamh, const struct oo7_request *req,
+			const struct oo7_stash *kept)
+{
 	oo7_log(pamh, LOG_NOTICE,
 		"The password was kept for %s (uid %u), not for %s (uid %u): "
 		"wiped, nothing sent, nothing started",
-		s->user, (unsigned int)s->uid, req->user,
+		kept->user, (unsigned int)kept->uid, req->user,
 		(unsigned int)req->pw->pw_uid);
 	drop_stash(pamh);
-	return OO7_KEPT_OTHERS;
 }
 
 /* ---- frame ---- */
@@ -1481,21 +1530,28 @@ static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 	_exit(127);
 }
 
+/* Blocks every signal in this thread; glibc's sigprocmask is per thread. */
+static void block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, old);
+}
+
 /*
  * Forks twice so that the daemon is nobody's child here: the intermediate
  * child exits right after its fork and is reaped now. Every signal stays
  * blocked in this thread around fork, so that none of the host's handlers
  * runs in a child. Returns 0 or -errno.
  */
-static int fork_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw)
 {
-	sigset_t all, old;
+	sigset_t old;
 	pid_t pid;
 	int err;
 
-	sigfillset(&all);
-	/* glibc's sigprocmask is rt_sigprocmask: this thread only */
-	sigprocmask(SIG_SETMASK, &all, &old);
+	block_signals(&old);
 	pid = fork();
 	if (pid == 0) {
 		pid = fork();
@@ -1514,6 +1570,58 @@ static int fork_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	return 0;
+}
+
+/*
+ * Whether a child of ours stays ours until we reap it: no host handler or
+ * SA_NOCLDWAIT may reap it first, after which its pid could be reused.
+ */
+static bool children_wait_for_us(void)
+{
+	struct sigaction sa;
+
+	return sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+	       !(sa.sa_flags & SA_NOCLDWAIT);
+}
+
+/*
+ * Forks once, for a daemon that this call stops again: our child, held by
+ * a pidfd taken before the child may go on (it waits for a byte on the
+ * status channel), so that no signal ever reaches a reused pid. Without
+ * pidfd_open (before Linux 5.3, valgrind), the pid serves only while no one
+ * else can reap our children. Returns 0 or -errno.
+ */
+static int fork_for_this_call(const struct oo7_spawn *sp, struct oo7_start *st)
+{
+	sigset_t old;
+	pid_t pid;
+	char go;
+	int err;
+
+	block_signals(&old);
+	pid = fork();
+	if (pid == 0) {
+		if (read(sp->status_fd, &go, 1) == 1 && go == 'g')
+			exec_daemon(sp, st->pw);
+		_exit(0);
+	}
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		return -err;
+	st->pid = pid;
+	st->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (st->pidfd < 0 && !children_wait_for_us())
+		st->pid = 0; /* ours to start, not to stop */
+	if (send(sp->status, "g", 1, MSG_NOSIGNAL) == 1)
+		return 0;
+	err = errno;
+	shutdown(sp->status, SHUT_WR); /* the child reads end of file, exits */
+	if (st->pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	st->pid = 0;
+	return -err;
 }
 
 /* Everything but the fork: path, argv, environment, groups, sockets. */
@@ -1593,28 +1701,29 @@ static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
- * Starts the user's daemon, as the user, with the password on its stdin
+ * Starts the user's daemon, as the user, with st->password on its stdin
  * (and --login) when there is one. Costs at most the deadline. Returns 0
  * once the daemon was executed, or -errno (logged).
  */
 static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			const struct passwd *pw, const char *password,
-			uint64_t deadline)
+			struct oo7_start *st, uint64_t deadline)
 {
 	struct oo7_spawn sp = {
 	    .stdin_fd = -1, .status_fd = -1, .in = -1, .status = -1};
 	int r;
 
-	r = prepare_spawn(pamh, o, pw, password, &sp);
+	r = prepare_spawn(pamh, o, st->pw, st->password, &sp);
 	if (r == 0) {
-		r = fork_daemon(&sp, pw);
+		r = st->lifetime == OO7_DAEMON_STAYS
+			? fork_lasting(&sp, st->pw)
+			: fork_for_this_call(&sp, st);
 		if (r < 0)
 			oo7_log(pamh, LOG_ERR, "Failed to fork: %s",
 				strerror(-r));
 	}
 	finish_spawn(&sp);
 	if (r == 0 && sp.in >= 0 &&
-	    send_all(sp.in, (const uint8_t *)password, strlen(password),
+	    send_all(sp.in, (const uint8_t *)st->password, strlen(st->password),
 		     deadline) < 0)
 		oo7_log(pamh, LOG_WARNING, "Failed to hand the password to %s",
 			sp.path);
@@ -1627,69 +1736,280 @@ static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 	return r;
 }
 
+/*
+ * Reaps the child started for this call once it has exited; true when it
+ * is gone. A lasting daemon, or one we may not watch, is never known gone.
+ */
+static bool reap_started(struct oo7_start *st)
+{
+	pid_t r;
+
+	if (st->pid < 0)
+		return true;
+	if (st->pid == 0)
+		return false;
+	while ((r = waitpid(st->pid, NULL, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		return false;
+	st->pid = -1; /* reaped: never signal that pid again */
+	return true;
+}
+
+static void signal_started(const struct oo7_start *st, int sig)
+{
+	if (st->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0);
+	else
+		kill(st->pid, sig);
+}
+
+/* Waits until the started child has exited and is reaped, or the deadline. */
+static bool wait_started(struct oo7_start *st, uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS / 10};
+
+	while (!reap_started(st)) {
+		if (!time_left(deadline))
+			return false;
+		if (st->pidfd < 0 || wait_fd(st->pidfd, POLLIN, deadline) < 0)
+			nanosleep(&pause, NULL);
+	}
+	return true;
+}
+
+/*
+ * Stops the daemon that was started for this call once it has done its
+ * work: SIGTERM, SIGKILL if it is still there at the deadline (or after
+ * OO7_STOP_MIN_NS), and reaped, so that the host keeps no child.
+ */
+static void stop_started(pam_handle_t *pamh, const struct oo7_opts *o,
+			 struct oo7_start *st, uint64_t deadline)
+{
+	uint64_t floor = now_ns() + OO7_STOP_MIN_NS;
+
+	if (st->pid > 0) {
+		signal_started(st, SIGTERM);
+		if (!wait_started(st, deadline > floor ? deadline : floor)) {
+			signal_started(st, SIGKILL);
+			if (!wait_started(st, now_ns() + OO7_STOP_MIN_NS))
+				oo7_log(pamh, LOG_WARNING,
+					"The daemon started for the change "
+					"did not stop; left behind");
+		}
+		debug_log(pamh, o, "Stopped the daemon started for the change");
+	} else if (st->pid == 0 && st->lifetime == OO7_DAEMON_FOR_THIS_CALL) {
+		oo7_log(pamh, LOG_NOTICE,
+			"The daemon started for the change is left running: "
+			"this host reaps children itself and the kernel has "
+			"no pidfd");
+	}
+	if (st->pidfd >= 0)
+		close(st->pidfd);
+	st->pidfd = -1;
+}
+
+/*
+ * Delivers a request to a daemon that was just started: it binds its socket
+ * a moment after exec, so this tries again until the deadline, or until the
+ * daemon started for this call has exited (as oo7-daemon does without a
+ * session bus). Encodes once and wipes the frame.
+ */
+static enum oo7_result send_when_up(pam_handle_t *pamh,
+				    const struct oo7_opts *o,
+				    const struct oo7_request *req,
+				    struct oo7_start *st, uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
+	struct oo7_frame frame;
+	enum oo7_result r;
+
+	if (encode_frame(pamh, o->encoding, req, &frame) < 0)
+		return OO7_FAILED;
+	while ((r = deliver_frame(pamh, o, req, &frame, deadline)) ==
+		   OO7_NO_DAEMON &&
+	       time_left(deadline) > OO7_START_POLL_NS && !reap_started(st))
+		nanosleep(&pause, NULL);
+	free_frame(&frame); /* the last use of the secrets */
+	return r;
+}
+
 /* ---- what each hook does ---- */
 
 /*
- * The session: the kept password to the user's daemon; with auto_start, a
- * daemon started when none answers, given the password if there is one
- * (FIDO2, fingerprint and autologin leave none: it starts locked). A
- * password kept for someone else is wiped, and nothing happens at all.
+ * The request that what was kept makes: the change still pending, or the
+ * unlock with the password in force.
+ */
+static void kept_request(const struct oo7_stash *kept, struct oo7_request *req)
+{
+	req->op = kept->old ? OO7_OP_CHANGE : OO7_OP_UNLOCK;
+	req->old = kept->old ? kept->old : "";
+	req->new = kept->password;
+}
+
+/*
+ * What was kept, to the daemon: a pending change (req->op is
+ * OO7_OP_CHANGE) first, so that the keyring is re-keyed, then the unlock
+ * with the new password. With st, the daemon was just started: the first
+ * request waits for its socket. Returns what became of the first request.
+ */
+static enum oo7_result send_kept(pam_handle_t *pamh, const struct oo7_opts *o,
+				 const struct oo7_request *req,
+				 struct oo7_start *st, uint64_t deadline)
+{
+	struct oo7_request unlock = *req;
+	enum oo7_result r;
+
+	r = st ? send_when_up(pamh, o, req, st, deadline)
+	       : send_request(pamh, o, req, deadline);
+	if (r != OO7_SENT || req->op == OO7_OP_UNLOCK)
+		return r;
+	unlock.op = OO7_OP_UNLOCK;
+	unlock.old = "";
+	send_request(pamh, o, &unlock, deadline); /* its failures are logged */
+	return r;
+}
+
+/*
+ * The session: what auth (or a change) kept, to the user's daemon; with
+ * auto_start, a daemon started when none answers, given the password if
+ * there is one (FIDO2, fingerprint and autologin leave none: it starts
+ * locked), then the change still pending. What was kept for someone else
+ * is wiped, and nothing happens at all.
  */
 static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
+	struct oo7_start st = {.lifetime = OO7_DAEMON_STAYS, .pidfd = -1};
+	uint64_t deadline = deadline_of(o);
+	const struct oo7_stash *kept;
 	enum oo7_result r;
-	uint64_t deadline;
 
-	if (get_user(pamh, &req.user, &req.pw) < 0 ||
-	    take_kept(pamh, &req, &req.new) == OO7_KEPT_OTHERS)
+	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return;
-	if (!req.new && !o->auto_start) {
+	if (kept_for(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
+		refuse_kept(pamh, &req, kept);
+		return;
+	}
+	if (!kept && !o->auto_start) {
 		debug_log(pamh, o, "No password kept by auth; nothing sent");
 		return;
 	}
-	deadline = deadline_of(o);
-	if (req.new)
-		r = send_request(pamh, o, &req, deadline);
-	else
+	if (kept) {
+		kept_request(kept, &req);
+		r = send_kept(pamh, o, &req, NULL, deadline);
+	} else {
 		r = probe_daemon(pamh, o, req.pw, deadline);
-	if (r == OO7_NO_DAEMON && o->auto_start)
-		start_daemon(pamh, o, req.pw, req.new, deadline);
+	}
+	st.pw = req.pw;
+	st.password = req.new;
+	/* --login opens what the password opens; a change needs a frame */
+	if (r == OO7_NO_DAEMON && o->auto_start &&
+	    start_daemon(pamh, o, &st, deadline) == 0 &&
+	    req.op == OO7_OP_CHANGE)
+		r = send_kept(pamh, o, &req, &st, deadline);
+	if (r != OO7_SENT && req.op == OO7_OP_CHANGE)
+		oo7_log(pamh, LOG_NOTICE,
+			"No oo7 daemon took the change of password: the "
+			"keyring was not re-keyed");
 }
 
 /*
- * The password change; with auto_start, to a daemon started for it, which
- * binds its socket a moment after exec: tried again until the deadline.
+ * setcred(PAM_REFRESH_CRED or PAM_REINITIALIZE_CRED), as screen lockers
+ * call it after auth: what auth kept, to a daemon that runs, then wiped.
+ * None is started here. With no daemon the copy stays for a session: sudo
+ * calls setcred(PAM_REINITIALIZE_CRED) before it opens one, where
+ * auto_start may start the daemon with it. What was kept for another user
+ * is left to the session, which refuses it.
+ */
+static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
+{
+	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
+	const struct oo7_stash *kept;
+
+	if (get_user(pamh, &req.user, &req.pw) < 0 ||
+	    kept_for(pamh, &req, &kept) != OO7_KEPT_MINE)
+		return;
+	kept_request(kept, &req);
+	if (send_kept(pamh, o, &req, NULL, deadline_of(o)) == OO7_NO_DAEMON)
+		debug_log(pamh, o,
+			  "No daemon runs; the password is kept for "
+			  "a session");
+	else
+		drop_stash(pamh);
+}
+
+/*
+ * No daemon took the change: start one for it whatever auto_start says,
+ * as re-keying with the password is what cannot wait, deliver the change,
+ * and stop the daemon again unless auto_start keeps it.
+ */
+static enum oo7_result rekey_through_a_start(pam_handle_t *pamh,
+					     const struct oo7_opts *o,
+					     const struct oo7_request *req,
+					     uint64_t deadline)
+{
+	struct oo7_start st = {
+	    .pw = req->pw,
+	    .lifetime =
+		o->auto_start ? OO7_DAEMON_STAYS : OO7_DAEMON_FOR_THIS_CALL,
+	    .pidfd = -1,
+	};
+	enum oo7_result r = OO7_NO_DAEMON;
+
+	if (start_daemon(pamh, o, &st, deadline) == 0) {
+		r = send_when_up(pamh, o, req, &st, deadline);
+		stop_started(pamh, o, &st, deadline);
+	}
+	return r;
+}
+
+/*
+ * The password change; then the new password is the one kept for a
+ * session on this handle, with the change itself when no daemon took it
+ * (before pam_systemd has made the session bus, oo7-daemon cannot start):
+ * the session delivers it first.
  */
 static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 		  const char *new)
 {
-	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
 	struct oo7_request req = {.op = OO7_OP_CHANGE, .old = old, .new = new};
 	uint64_t deadline = deadline_of(o);
-	struct oo7_frame frame;
 	enum oo7_result r;
 
-	if (get_user(pamh, &req.user, &req.pw) < 0 ||
-	    encode_frame(pamh, o->encoding, &req, &frame) < 0)
+	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return;
-	r = deliver_frame(pamh, o, &req, &frame, deadline);
-	if (r == OO7_NO_DAEMON && o->auto_start &&
-	    start_daemon(pamh, o, req.pw, NULL, deadline) == 0)
-		while ((r = deliver_frame(pamh, o, &req, &frame, deadline)) ==
-			   OO7_NO_DAEMON &&
-		       time_left(deadline) > OO7_START_POLL_NS)
-			nanosleep(&pause, NULL);
-	free_frame(&frame); /* the last use of the secrets */
+	r = send_request(pamh, o, &req, deadline);
 	if (r == OO7_NO_DAEMON)
+		r = rekey_through_a_start(pamh, o, &req, deadline);
+	if (r == OO7_SENT)
+		req.op = OO7_OP_UNLOCK;
+	else
 		oo7_log(pamh, LOG_NOTICE,
-			"No oo7 daemon is running: the keyring was not "
-			"re-keyed");
+			"No oo7 daemon took the change: the keyring is not "
+			"re-keyed yet; a session opened on this handle will "
+			"try again");
+	keep_password(pamh, &req);
+}
+
+/* Root set the password: no old one to re-key with; keep the new one. */
+static void keep_new_password(pam_handle_t *pamh, const char *new)
+{
+	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = "", .new = new};
+
+	oo7_log(pamh, LOG_NOTICE,
+		"No old password (as when root sets it): the keyring was not "
+		"re-keyed");
+	if (get_user(pamh, &req.user, &req.pw) == 0)
+		keep_password(pamh, &req);
 }
 
 /* ---- hooks ---- */
 
-/* Returns PAM_IGNORE: this module authenticates no one. */
+/*
+ * Returns PAM_IGNORE: this module authenticates no one. It sends nothing
+ * either: the password of a failed attempt never leaves the module.
+ */
 OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 				   const char **argv)
 {
@@ -1704,13 +2024,24 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	return PAM_IGNORE;
 }
 
+/*
+ * PAM_REFRESH_CRED, PAM_REINITIALIZE_CRED (screen lockers): the kept
+ * password to a running daemon, then wiped (kept for a session when no
+ * daemon runs). PAM_DELETE_CRED: wiped.
+ * PAM_ESTABLISH_CRED: kept for the session. Returns PAM_IGNORE.
+ */
 OO7_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
 			      const char **argv)
 {
-	(void)pamh;
-	(void)flags;
-	(void)argc;
-	(void)argv;
+	struct oo7_opts o;
+
+	parse_opts(pamh, argc, argv, &o);
+	if (flags & (PAM_REFRESH_CRED | PAM_REINITIALIZE_CRED)) {
+		if (service_wanted(pamh, &o))
+			refresh_keyring(pamh, &o);
+	} else if (flags & PAM_DELETE_CRED) {
+		drop_stash(pamh);
+	}
 	return PAM_IGNORE;
 }
 
@@ -1737,7 +2068,10 @@ OO7_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
 	return PAM_SUCCESS;
 }
 
-/* On PAM_UPDATE_AUTHTOK, asks the daemon to re-key old to new. */
+/*
+ * On PAM_UPDATE_AUTHTOK, asks the daemon to re-key old to new, starting
+ * one for it if none answers; keeps the new password for a session.
+ */
 OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 				const char **argv)
 {
@@ -1749,11 +2083,11 @@ OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 		return PAM_SUCCESS;
 	pam_get_item(pamh, PAM_OLDAUTHTOK, &old);
 	pam_get_item(pamh, PAM_AUTHTOK, &new);
-	if (!old || !new)
+	if (!new)
 		oo7_log(pamh, LOG_NOTICE,
-			"No %s password (as when root sets it): the keyring "
-			"was not re-keyed",
-			old ? "new" : "old");
+			"No new password: the keyring was not re-keyed");
+	else if (!old)
+		keep_new_password(pamh, new);
 	else
 		rekey(pamh, &o, old, new);
 	return PAM_SUCCESS;
