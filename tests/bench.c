@@ -7,6 +7,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #define PER_ROUND 1
 #define HUNG_TIMEOUT_MS 100
 #define HUNG_LOGINS 10
+#define STARTED_CHANGES 20
 #define RSS_LOGINS 10000
 #define RSS_WARMUP 5000
 #define PARALLEL 100
@@ -33,6 +36,9 @@
 /* alice's oo7 socket, /run/user/UID/oo7/pam.sock, set first thing in main */
 static char sock_path[108];
 #define SOCK sock_path
+/* As the suite puts it (suite.h): a copy that alice may execute. */
+#define FAKE_DAEMON_DIR "/run/oo7-test"
+#define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
 
 enum variant {
 	BASELINE,
@@ -41,13 +47,20 @@ enum variant {
 	ABSENT,
 	CHAUTHTOK_BASE,
 	CHAUTHTOK_MOD,
+	SCREEN_BASE,
+	SCREEN_MOD,
 	N_VARIANTS
 };
 
 static const char *names[N_VARIANTS] = {
-    "1 baseline (no pam_oo7)",		 "2 delivered (daemon up)",
-    "3 floor (bare connect+write+read)", "4 daemon absent",
-    "6a chauthtok without pam_oo7",	 "6b chauthtok with pam_oo7"};
+    "1 baseline (no pam_oo7)",
+    "2 delivered (daemon up)",
+    "3 floor (bare connect+write+read)",
+    "4 daemon absent",
+    "6a chauthtok without pam_oo7",
+    "6b chauthtok with pam_oo7",
+    "7a auth + setcred(REFRESH) without pam_oo7",
+    "7b auth + setcred(REFRESH) with pam_oo7, daemon up"};
 
 static double samples[N_VARIANTS][ROUNDS * PER_ROUND];
 
@@ -85,14 +98,32 @@ static void login(const char *service, const char *user)
 	pam_end(pamh, PAM_SUCCESS);
 }
 
-static void chauthtok(const char *service)
+/* Returns the microseconds that pam_chauthtok itself took. */
+static double chauthtok(const char *service)
 {
 	const char *answers[] = {PASSWORD, "new-" PASSWORD, "new-" PASSWORD,
 				 NULL};
 	pam_handle_t *pamh = t_pam_start(service, "alice", answers);
+	double t0 = now_us(), t;
 
 	if (pam_chauthtok(pamh, 0) != PAM_SUCCESS) {
 		fprintf(stderr, "bench: chauthtok failed\n");
+		exit(1);
+	}
+	t = now_us() - t0;
+	pam_end(pamh, PAM_SUCCESS);
+	return t;
+}
+
+/* A screen locker: auth, then setcred(PAM_REFRESH_CRED); no session. */
+static void unlock_screen(const char *service)
+{
+	const char *answers[] = {PASSWORD, NULL};
+	pam_handle_t *pamh = t_pam_start(service, "alice", answers);
+
+	if (pam_authenticate(pamh, 0) != PAM_SUCCESS ||
+	    pam_setcred(pamh, PAM_REFRESH_CRED) != PAM_SUCCESS) {
+		fprintf(stderr, "bench: screen unlock failed\n");
 		exit(1);
 	}
 	pam_end(pamh, PAM_SUCCESS);
@@ -136,8 +167,14 @@ static double run_one(enum variant v, const uint8_t *frame, size_t len)
 	case CHAUTHTOK_BASE:
 		chauthtok("base");
 		break;
-	default:
+	case CHAUTHTOK_MOD:
 		chauthtok("oo7");
+		break;
+	case SCREEN_BASE:
+		unlock_screen("base");
+		break;
+	default:
+		unlock_screen("oo7");
 		break;
 	}
 	return now_us() - t0;
@@ -178,6 +215,14 @@ static long stripped_size(void)
 		   : -1;
 }
 
+static bool bytes_are(GBytes *b, const char *s)
+{
+	gsize len;
+	const void *p = g_bytes_get_data(b, &len);
+
+	return len == strlen(s) && (len == 0 || !memcmp(p, s, len));
+}
+
 /* Complete frames: each decodes, with libdbus-1, to what was sent. */
 static size_t complete_frames(size_t *total)
 {
@@ -188,10 +233,7 @@ static size_t complete_frames(size_t *total)
 		struct decoded d;
 
 		if (frame_decode(r[i].data, r[i].len, false, &d) && d.op == 0 &&
-		    !strcmp(d.user, "alice") &&
-		    g_bytes_get_size(d.new) == strlen(PASSWORD) &&
-		    !memcmp(g_bytes_get_data(d.new, NULL), PASSWORD,
-			    strlen(PASSWORD)))
+		    !strcmp(d.user, "alice") && bytes_are(d.new, PASSWORD))
 			good++;
 		decoded_free(&d);
 	}
@@ -252,6 +294,126 @@ static void hung_daemon(void)
 	       worst / (HUNG_TIMEOUT_MS * 1e3));
 }
 
+/* The fake daemon where alice may execute it, as suite_enter puts it. */
+static void install_fake_daemon(void)
+{
+	gchar *bytes = NULL;
+	gsize len = 0;
+	int fd = -1;
+	bool ok = mkdir(FAKE_DAEMON_DIR, 0755) == 0 &&
+		  chmod(FAKE_DAEMON_DIR, 0755) == 0 &&
+		  g_file_get_contents(FAKE_DAEMON_BUILD, &bytes, &len, NULL);
+
+	if (ok)
+		fd = open(FAKE_DAEMON, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0700);
+	ok = ok && fd >= 0 && write(fd, bytes, len) == (ssize_t)len &&
+	     fchown(fd, 0, 0) == 0 && fchmod(fd, 0755) == 0;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	g_free(bytes);
+	if (!ok) {
+		fprintf(stderr, "bench: cannot copy %s to %s: %s\n",
+			FAKE_DAEMON_BUILD, FAKE_DAEMON, strerror(errno));
+		exit(1);
+	}
+}
+
+/* A file in alice's runtime folder; valid until the next call. */
+static const char *alice_run(const char *leaf)
+{
+	static char path[128];
+
+	snprintf(path, sizeof(path), "/run/user/%u/%s",
+		 (unsigned int)t_alice.uid, leaf);
+	return path;
+}
+
+/* The pid that the fake daemon wrote as it started, or 0. */
+static pid_t fake_daemon_pid(void)
+{
+	gchar *text = NULL;
+	pid_t pid = 0;
+
+	if (g_file_get_contents(alice_run("fake-daemon.pid"), &text, NULL,
+				NULL))
+		pid = (pid_t)atoi(text);
+	g_free(text);
+	return pid;
+}
+
+/* The frames the fake daemon got; *good counts the changes among them. */
+static size_t fake_daemon_frames(size_t *good)
+{
+	struct record *r = NULL;
+	int fd = open(alice_run("fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
+	size_t n = fd < 0 ? 0 : records_read(fd, &r);
+
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < n; i++) {
+		struct decoded d;
+
+		if (frame_decode(r[i].data, r[i].len, false, &d) && d.op == 1 &&
+		    !strcmp(d.user, "alice") && bytes_are(d.old, PASSWORD) &&
+		    bytes_are(d.new, "new-" PASSWORD))
+			(*good)++;
+		decoded_free(&d);
+	}
+	records_free(r, n);
+	return n;
+}
+
+/*
+ * Whether the daemon started for a change is still there (a zombie counts:
+ * the module must reap it). One left is our child: stopped and reaped here,
+ * while unreaped its pid cannot have been reused.
+ */
+static bool left_behind(pid_t pid)
+{
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	if (waitpid(pid, NULL, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return true;
+}
+
+/*
+ * passwd with no daemon running: the module starts the fake daemon for the
+ * change (daemon=), delivers the change, stops the daemon and reaps it.
+ */
+static void change_with_a_start(void)
+{
+	static const char *const leftovers[] = {
+	    "fake-daemon.pid", "fake-daemon.frames", "fake-daemon.record",
+	    "fake-daemon.tmp", "oo7-pam.sock"};
+	double worst = 0, v[STARTED_CHANGES];
+	size_t frames = 0, good = 0;
+	int left = 0;
+
+	t_case_teardown(NULL);
+	t_case_setup(NULL);
+	t_runtime_dir(&t_alice);
+	for (int i = 0; i < STARTED_CHANGES; i++) {
+		pid_t pid;
+
+		v[i] = chauthtok("start");
+		worst = v[i] > worst ? v[i] : worst;
+		pid = fake_daemon_pid();
+		left += pid > 0 && left_behind(pid);
+		frames += fake_daemon_frames(&good);
+		for (size_t j = 0; j < G_N_ELEMENTS(leftovers); j++)
+			unlink(alice_run(leftovers[j]));
+	}
+	printf("8 change with no daemon running (start, change, stop), %d "
+	       "changes: median %.0f us, worst %.0f us; %zu frames arrived, "
+	       "%zu complete, %d daemons left\n",
+	       STARTED_CHANGES, pct(v, STARTED_CHANGES, 0.5), worst, frames,
+	       good, left);
+}
+
 /*
  * RSS growth over RSS_LOGINS logins of one service, after a warm-up: the
  * first few thousand logins of a process grow it once by a few pages (with
@@ -298,15 +460,19 @@ int main(void)
 				    "session  required pam_permit.so\n"
 				    "password required @FIXTURE@\n"
 				    "password optional @MODULE@ %s\n";
+	static const char dashes[] = "------------------------------------"
+				     "------------------------------------";
 	char text[1024];
 	uint8_t *frame;
 	size_t len, n = ROUNDS * PER_ROUND;
 	double med[N_VARIANTS];
+	int width = 0;
 
 	snprintf(sock_path, sizeof(sock_path), "/run/user/%u/oo7/pam.sock",
 		 (unsigned int)t_alice.uid);
 
 	t_sandbox_enter();
+	install_fake_daemon();
 	t_case_setup(NULL);
 	t_service("base", "auth     required @FIXTURE@\n"
 			  "session  required pam_permit.so\n"
@@ -316,6 +482,9 @@ int main(void)
 	snprintf(text, sizeof(text), stack, "timeout=100", "timeout=100",
 		 "timeout=100");
 	t_service("hung", text);
+	t_service("start",
+		  "password required @FIXTURE@\n"
+		  "password optional @MODULE@ daemon=" FAKE_DAEMON "\n");
 	t_runtime_dir(&t_alice);
 	t_listen((struct listener_cfg){.path = SOCK,
 				       .owner_uid = t_alice.uid,
@@ -338,14 +507,17 @@ int main(void)
 	printf("pam_oo7 benchmark: %zu logins per variant, interleaved in %d "
 	       "rounds; microseconds per login\n\n",
 	       n, ROUNDS);
-	printf("| %-34s | %8s | %8s |\n|%s|%s|%s|\n", "variant", "median",
-	       "p90", "------------------------------------", "----------",
-	       "----------");
+	for (int v = 0; v < N_VARIANTS; v++)
+		if ((int)strlen(names[v]) > width)
+			width = (int)strlen(names[v]);
+	printf("| %-*s | %8s | %8s |\n|%.*s|%s|%s|\n", width, "variant",
+	       "median", "p90", width + 2, dashes, "----------", "----------");
 	for (int v = 0; v < N_VARIANTS; v++) {
 		double p90 = pct(samples[v], n, 0.9);
 
 		med[v] = pct(samples[v], n, 0.5);
-		printf("| %-34s | %8.1f | %8.1f |\n", names[v], med[v], p90);
+		printf("| %-*s | %8.1f | %8.1f |\n", width, names[v], med[v],
+		       p90);
 	}
 	printf("\nadded cost, daemon up (2-1): %.1f us = %.2f x floor "
 	       "(target <= 3)\n",
@@ -357,6 +529,8 @@ int main(void)
 	       (med[ABSENT] - med[BASELINE]) / med[FLOOR]);
 	printf("added cost, password change (6b-6a): %.1f us\n",
 	       med[CHAUTHTOK_MOD] - med[CHAUTHTOK_BASE]);
+	printf("added cost, screen unlock (7b-7a): %.1f us\n",
+	       med[SCREEN_MOD] - med[SCREEN_BASE]);
 	warm_floor(frame, len);
 	free(frame);
 	memory();
@@ -373,6 +547,7 @@ int main(void)
 	t_listen_as(&t_alice, SOCK, LISTENER_CLOSE);
 	logins_in_a_row();
 	hung_daemon();
+	change_with_a_start();
 	t_case_teardown(NULL);
 	return 0;
 }
