@@ -1790,14 +1790,16 @@ static void stop_started(pam_handle_t *pamh, const struct oo7_opts *o,
 
 	if (st->pid > 0) {
 		signal_started(st, SIGTERM);
-		if (!wait_started(st, deadline > floor ? deadline : floor)) {
+		if (wait_started(st, deadline > floor ? deadline : floor)) {
+			debug_log(pamh, o,
+				  "Stopped the daemon started for the change");
+		} else {
 			signal_started(st, SIGKILL);
 			if (!wait_started(st, now_ns() + OO7_STOP_MIN_NS))
 				oo7_log(pamh, LOG_WARNING,
 					"The daemon started for the change "
 					"did not stop; left behind");
 		}
-		debug_log(pamh, o, "Stopped the daemon started for the change");
 	} else if (st->pid == 0 && st->lifetime == OO7_DAEMON_FOR_THIS_CALL) {
 		oo7_log(pamh, LOG_NOTICE,
 			"The daemon started for the change is left running: "

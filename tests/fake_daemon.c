@@ -6,18 +6,49 @@
  * dispositions, and what arrived on stdin; then it binds the socket where
  * oo7-daemon 0.6 binds and records the frames it gets, as the listener does.
  * Named ...-fail it exits at once; named ...-noread it never reads stdin.
+ *
+ * When /run/user/UID/keyring exists as it starts, it models the user's
+ * keyring as oo7-daemon 0.6 treats it (../shared/WIRE.md). The file holds
+ * two lines, "password=HEX" (the password's bytes in lowercase hex, empty
+ * for an empty password) and "locked=0" or "locked=1", and is always
+ * replaced whole (a temporary file renamed into place):
+ * - it needs the user's session bus: unless DBUS_SESSION_BUS_ADDRESS is
+ *   unix:path=P with P a socket, its record says "nobus" and it exits 1
+ *   without binding its socket;
+ * - with --login it reads stdin to its end: the keyring comes up unlocked if
+ *   that is the keyring's password, locked otherwise; without --login,
+ *   locked. The file says so before the socket is bound;
+ * - unlock(user, "", P) unlocks a locked keyring if P is its password;
+ *   change(user, old, new) re-keys it to new if old is its password and
+ *   leaves it locked or not as it was; anything else (a frame that does
+ *   not decode in the D-Bus encoding that oo7 0.6 reads, too) changes
+ *   nothing. The file says so before the connection is closed, so that the
+ *   state is on disk when the module sees the close.
+ * Started by a test rather than by the module, it writes "1" on the fd
+ * that OO7_FAKE_READY_FD names once it listens.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <glib.h>
+
 #include "listener.h"
+
+/* The keyring, when the daemon models one. */
+static struct {
+	bool on;
+	char path[128], tmp[128];
+	GByteArray *password;
+	bool locked;
+} keyring;
 
 static void record_fds(FILE *f)
 {
@@ -69,13 +100,115 @@ static void record_ids(FILE *f)
 		(int)getpgrp(), getcwd(cwd, sizeof(cwd)), (unsigned int)mask);
 }
 
+/* text, written whole to path: a temporary file renamed into place. */
+static int replace_file(const char *path, const char *tmp, const char *text)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return -1;
+	return rename(tmp, path);
+}
+
+/* Reads the keyring file: false if it is not in the format above. */
+static bool keyring_load(void)
+{
+	gchar *text = NULL, *p;
+	bool ok = false;
+
+	if (!g_file_get_contents(keyring.path, &text, NULL, NULL))
+		return false;
+	keyring.password = g_byte_array_new();
+	if (strncmp(text, "password=", 9))
+		goto out;
+	for (p = text + 9; g_ascii_isxdigit(p[0]) && g_ascii_isxdigit(p[1]);
+	     p += 2) {
+		guint8 b = (guint8)(g_ascii_xdigit_value(p[0]) << 4 |
+				    g_ascii_xdigit_value(p[1]));
+
+		g_byte_array_append(keyring.password, &b, 1);
+	}
+	if (!strcmp(p, "\nlocked=0\n") || !strcmp(p, "\nlocked=1\n")) {
+		keyring.locked = p[8] == '1';
+		ok = true;
+	}
+out:
+	g_free(text);
+	return ok;
+}
+
+static int keyring_save(void)
+{
+	GString *text = g_string_new("password=");
+	int r;
+
+	for (guint i = 0; i < keyring.password->len; i++)
+		g_string_append_printf(text, "%02x", keyring.password->data[i]);
+	g_string_append_printf(text, "\nlocked=%d\n", keyring.locked ? 1 : 0);
+	r = replace_file(keyring.path, keyring.tmp, text->str);
+	g_string_free(text, TRUE);
+	return r;
+}
+
+static bool is_password(const void *p, size_t len)
+{
+	return len == keyring.password->len &&
+	       (len == 0 || !memcmp(p, keyring.password->data, len));
+}
+
+/* unlock and change as oo7 0.6 does them; see the top of this file. */
+static void keyring_on_frame(void *data, const uint8_t *frame, size_t len)
+{
+	struct decoded d;
+	gsize old_len, new_len;
+	const void *old, *new;
+
+	(void)data;
+	if (!frame_decode(frame, len, false, &d))
+		goto out;
+	old = g_bytes_get_data(d.old, &old_len);
+	new = g_bytes_get_data(d.new, &new_len);
+	if (d.op == 0 && keyring.locked && is_password(new, new_len))
+		keyring.locked = false;
+	if (d.op == 1 && is_password(old, old_len)) {
+		g_byte_array_set_size(keyring.password, 0);
+		g_byte_array_append(keyring.password, new, (guint)new_len);
+	}
+	if (keyring_save() < 0)
+		perror("fake daemon: keyring");
+out:
+	decoded_free(&d);
+}
+
+/* DBUS_SESSION_BUS_ADDRESS is unix:path=P, and P is a socket. */
+static bool session_bus_there(void)
+{
+	const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
+	struct stat st;
+
+	return addr && !strncmp(addr, "unix:path=", 10) &&
+	       stat(addr + 10, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 int main(int argc, char **argv)
 {
 	extern char **environ;
+	const char *ready = getenv("OO7_FAKE_READY_FD");
 	char dir[64], path[128], tmp[128], c;
 	FILE *f;
 	size_t len = strlen(argv[0]);
+	GByteArray *in = g_byte_array_new();
+	bool login = false;
 
+	for (int i = 1; i < argc; i++)
+		login = login || !strcmp(argv[i], "--login");
 	snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned)getuid());
 	snprintf(path, sizeof(path), "%s/fake-daemon.pid", dir);
 	f = fopen(path, "w");
@@ -88,7 +221,13 @@ int main(int argc, char **argv)
 	if (len > 7 && !strcmp(argv[0] + len - 7, "-noread"))
 		for (;;)
 			pause();
+	snprintf(keyring.path, sizeof(keyring.path), "%s/keyring", dir);
+	snprintf(keyring.tmp, sizeof(keyring.tmp), "%s/keyring.tmp", dir);
+	keyring.on = access(keyring.path, F_OK) == 0;
 	snprintf(tmp, sizeof(tmp), "%s/fake-daemon.tmp", dir);
+	snprintf(path, sizeof(path), "%s/fake-daemon.record", dir);
+	if (keyring.on && !keyring_load())
+		return replace_file(path, tmp, "badkeyring\n") ? 1 : 2;
 	f = fopen(tmp, "w");
 	if (!f)
 		return 1;
@@ -102,11 +241,23 @@ int main(int argc, char **argv)
 	for (char **e = environ; *e; e++)
 		fprintf(f, "env %s\n", *e);
 	fprintf(f, "stdin ");
-	while (read(0, &c, 1) == 1)
+	while (read(0, &c, 1) == 1) {
 		fprintf(f, "%02x", (unsigned char)c);
+		g_byte_array_append(in, (const guint8 *)&c, 1);
+	}
 	fprintf(f, "\n");
 	fclose(f);
-	snprintf(path, sizeof(path), "%s/fake-daemon.record", dir);
+	keyring.locked =
+	    !(login && keyring.on && is_password(in->data, in->len));
+	g_byte_array_unref(in);
+	if (keyring.on && !session_bus_there()) {
+		unlink(tmp);
+		replace_file(path, tmp, "nobus\n");
+		g_byte_array_unref(keyring.password);
+		return 1;
+	}
+	if (keyring.on && keyring_save() < 0)
+		return 1;
 	rename(tmp, path);
 
 	snprintf(path, sizeof(path), "%s/fake-daemon.frames", dir);
@@ -119,8 +270,9 @@ int main(int argc, char **argv)
 	    .behaviour = LISTENER_CLOSE,
 	    .record_fd =
 		open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
+	    .on_frame = keyring.on ? keyring_on_frame : NULL,
 	};
 	snprintf(tmp, sizeof(tmp), "%s/oo7-pam.sock", dir);
 	cfg.path = tmp;
-	return listener_run(&cfg, -1);
+	return listener_run(&cfg, ready ? atoi(ready) : -1);
 }

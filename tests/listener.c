@@ -103,7 +103,6 @@ size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
 }
 
 /* libdbus reads a body only inside a message: borrow a header for it. */
-/* libdbus reads a body only inside a message: borrow a header for it. */
 static DBusMessage *dbus_body_message(const uint8_t *body, size_t len)
 {
 	DBusMessage *tmpl = dbus_message_new_signal("/d", "d.d", "d");
@@ -266,6 +265,8 @@ static void handle(const struct listener_cfg *cfg, int c)
 		perror("listener: record");
 	if (cfg->print)
 		print_frame(cfg, &cred, frame, len + 4);
+	if (cfg->on_frame)
+		cfg->on_frame(cfg->on_frame_data, frame, len + 4);
 	if (cfg->behaviour != LISTENER_CLOSE)
 		send_reply(cfg, c);
 out:

@@ -38,6 +38,13 @@ struct listener_cfg {
 	int record_fd; /* records appended here, or -1 */
 	uint8_t id;    /* tells the records of several listeners apart */
 	bool print;    /* demo: describe each frame on stdout */
+	/*
+	 * Called with each frame read (length prefix included), after it is
+	 * recorded and before the reply or the close: what the daemon does
+	 * with it is done when the module sees the end of the exchange.
+	 */
+	void (*on_frame)(void *data, const uint8_t *frame, size_t len);
+	void *on_frame_data;
 };
 
 struct record {

@@ -22,6 +22,8 @@ static const struct {
     {daemon_start_tests, &daemon_start_tests_count},
     {trust_tests, &trust_tests_count},
     {sudo_tests, &sudo_tests_count},
+    {keyring_tests, &keyring_tests_count},
+    {real_login_tests, &real_login_tests_count},
     {clients_tests, &clients_tests_count},
 };
 

@@ -8,9 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <poll.h>
 #include <sys/fsuid.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "suite.h"
@@ -340,6 +350,277 @@ int pamtester(const char *service, enum pamtester_via via, const char *input,
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* ---- the stand-in daemon ---- */
+
+bool file_appears(const char *dir, const char *name, int ms)
+{
+	char path[256];
+	int fd = inotify_init1(IN_CLOEXEC);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char buf[4096];
+	bool found;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+	while (!(found = access(path, F_OK) == 0) && poll(&p, 1, ms) > 0)
+		if (read(fd, buf, sizeof(buf)) < 0)
+			break;
+	close(fd);
+	return found;
+}
+
+char *fake_daemon_record(const struct tuser *u)
+{
+	gchar *text = NULL;
+
+	if (!file_appears(runtime_dir(u), "fake-daemon.record", 5000))
+		return NULL;
+	g_file_get_contents(runtime_path(u, "fake-daemon.record"), &text, NULL,
+			    NULL);
+	return text;
+}
+
+size_t fake_daemon_frames(const struct tuser *u, struct record **out)
+{
+	int fd =
+	    open(runtime_path(u, "fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
+	size_t n;
+
+	*out = NULL;
+	if (fd < 0)
+		return 0;
+	n = records_read(fd, out);
+	close(fd);
+	return n;
+}
+
+/* pid runs a fake daemon (a copy of any name ending in oo7-daemon...) here. */
+static bool is_fake_daemon_here(pid_t pid, uid_t uid)
+{
+	char path[64], exe[4096], ns[64], mine[64];
+	struct stat st;
+	ssize_t n, m;
+	const char *base;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(path, ns, sizeof(ns));
+	m = readlink("/proc/self/ns/mnt", mine, sizeof(mine));
+	if (n < 0 || n != m || memcmp(ns, mine, (size_t)n))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) < 0 || st.st_uid != uid)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return false;
+	exe[n] = '\0';
+	base = strrchr(exe, '/');
+	return strstr(base ? base + 1 : exe, "oo7-daemon") != NULL;
+}
+
+/*
+ * Checked first: the daemon may have exited long ago (stopped by the module,
+ * or reaped by init) and its pid been reused by a process of the host.
+ */
+void fake_daemon_kill(const struct tuser *u)
+{
+	gchar *text = NULL;
+	pid_t pid = 0;
+
+	if (g_file_get_contents(runtime_path(u, "fake-daemon.pid"), &text, NULL,
+				NULL))
+		pid = atoi(text);
+	g_free(text);
+	if (pid > 0 && is_fake_daemon_here(pid, u->uid))
+		kill(pid, SIGKILL);
+}
+
+#define MAX_DAEMONS 4
+static pid_t daemons[MAX_DAEMONS];
+static int n_daemons;
+
+/* In the child: u's ids, fd 3 the ready pipe, stdin the password. */
+static void exec_fake_daemon(const struct tuser *u, bool login, int in,
+			     int ready)
+{
+	char bus[128];
+	char *argv[] = {(char *)FAKE_DAEMON, login ? (char *)"--login" : NULL,
+			NULL};
+	char *envp[] = {bus, (char *)"OO7_FAKE_READY_FD=3", NULL};
+
+	snprintf(bus, sizeof(bus), "DBUS_SESSION_BUS_ADDRESS=unix:path=%s",
+		 runtime_path(u, "bus"));
+	if (dup2(in, 0) != 0 ||
+	    (ready == 3 ? fcntl(3, F_SETFD, 0) : dup2(ready, 3)) < 0 ||
+	    setgroups(0, NULL) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
+	execve(FAKE_DAEMON, argv, envp);
+	_exit(127);
+}
+
+pid_t fake_daemon_start(const struct tuser *u, const char *login_password)
+{
+	int in[2], ready[2];
+	struct pollfd p;
+	char c = 0;
+	pid_t pid;
+	ssize_t len;
+
+	assert_true(n_daemons < MAX_DAEMONS);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	if (pid == 0)
+		exec_fake_daemon(u, login_password != NULL, in[0], ready[1]);
+	assert_true(pid > 0);
+	daemons[n_daemons++] = pid;
+	close(in[0]);
+	close(ready[1]);
+	len = login_password ? (ssize_t)strlen(login_password) : 0;
+	if (len)
+		assert_int_equal(write(in[1], login_password, (size_t)len),
+				 len);
+	close(in[1]);
+	p = (struct pollfd){.fd = ready[0], .events = POLLIN};
+	if (poll(&p, 1, 5000) != 1 || read(ready[0], &c, 1) != 1 || c != '1')
+		fail_msg("the fake daemon as %s did not listen within 5 s",
+			 u->name);
+	close(ready[0]);
+	return pid;
+}
+
+void fake_daemons_stop(void)
+{
+	while (n_daemons) {
+		pid_t pid = daemons[--n_daemons];
+
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+void session_bus_create(const struct tuser *u)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
+		 runtime_path(u, "bus"));
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(chown(sa.sun_path, u->uid, u->gid), 0);
+	close(fd); /* the socket file stays: what the daemon looks for */
+}
+
+size_t fake_daemons_of(const struct tuser *u)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d && (e = readdir(d))) {
+		pid_t pid = atoi(e->d_name);
+
+		if (pid > 0 && is_fake_daemon_here(pid, u->uid))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * A process that exited is gone once reaped, by the module (its child) or
+ * by init: the poll only bounds the wait for the second.
+ */
+bool process_gone(pid_t pid, int ms)
+{
+	for (int waited = 0; kill(pid, 0) == 0 || errno != ESRCH; waited += 10)
+		if (waited >= ms || poll(NULL, 0, 10) < 0)
+			return false;
+	return true;
+}
+
+pid_t parent_of(pid_t pid)
+{
+	gchar *stat = NULL, *end;
+	pid_t ppid = -1;
+
+	if (g_file_get_contents(textf("/proc/%d/stat", (int)pid), &stat, NULL,
+				NULL) &&
+	    (end = strrchr(stat, ')')))
+		sscanf(end + 1, " %*c %d", &ppid);
+	g_free(stat);
+	return ppid;
+}
+
+/* ---- the keyring ---- */
+
+void keyring_create(const struct tuser *u, const char *password, bool locked)
+{
+	GString *text = g_string_new("password=");
+	int fd;
+
+	if (access(runtime_dir(u), F_OK) < 0)
+		t_runtime_dir(u);
+	for (const char *p = password; *p; p++)
+		g_string_append_printf(text, "%02x", (unsigned char)*p);
+	g_string_append_printf(text, "\nlocked=%d\n", locked ? 1 : 0);
+	fd = open(runtime_path(u, "keyring"),
+		  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text->str, text->len), (ssize_t)text->len);
+	assert_int_equal(fchown(fd, u->uid, u->gid), 0);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	close(fd);
+	g_string_free(text, TRUE);
+}
+
+struct keyring keyring_read(const struct tuser *u)
+{
+	struct keyring k = {0};
+	gchar *text = NULL;
+	const char *p;
+	size_t n = 0;
+	unsigned int b;
+
+	if (!g_file_get_contents(runtime_path(u, "keyring"), &text, NULL,
+				 NULL) ||
+	    strncmp(text, "password=", 9))
+		goto out;
+	for (p = text + 9; g_ascii_isxdigit(p[0]) && g_ascii_isxdigit(p[1]) &&
+			   n < sizeof(k.password) - 1;
+	     p += 2) {
+		sscanf(p, "%2x", &b);
+		k.password[n++] = (char)b;
+	}
+	if (!strcmp(p, "\nlocked=0\n") || !strcmp(p, "\nlocked=1\n")) {
+		k.locked = p[8] == '1';
+		k.ok = true;
+	}
+out:
+	g_free(text);
+	return k;
+}
+
+void assert_keyring(const struct tuser *u, const char *password, bool locked)
+{
+	struct keyring k = keyring_read(u);
+	gchar *text = NULL;
+
+	if (k.ok && !strcmp(k.password, password) && k.locked == locked)
+		return;
+	g_file_get_contents(runtime_path(u, "keyring"), &text, NULL, NULL);
+	fail_msg("%s's keyring should have the password \"%s\", %s; it holds:"
+		 "\n%s",
+		 u->name, password, locked ? "locked" : "unlocked",
+		 text ? text : "(no file)\n");
+}
+
 /* ---- the host process ---- */
 
 static int cmp_lines(gconstpointer a, gconstpointer b)
@@ -425,4 +706,351 @@ void set_sigchld(enum sigchld how)
 		signal(SIGCHLD, on_sigchld);
 	else
 		signal(SIGCHLD, SIG_DFL);
+}
+
+/* ---- real programs on private copies ---- */
+
+#define MAX_MOUNTS 16
+
+/* The mounts of this case, undone in reverse order by unmount_private. */
+static char mounts[MAX_MOUNTS][300];
+static int n_mounts;
+
+void mount_over(const char *src, const char *dst, const char *type,
+		const char *opts)
+{
+	assert_true(n_mounts < MAX_MOUNTS);
+	if (mount(src, dst, type ? type : "none", type ? 0 : MS_BIND, opts))
+		fail_msg("mount %s on %s: %s", src, dst, strerror(errno));
+	snprintf(mounts[n_mounts++], sizeof(mounts[0]), "%s", dst);
+}
+
+void bind_copy(const char *path, const char *name)
+{
+	char copy[300];
+
+	snprintf(copy, sizeof(copy), "%s", t_path("%s", name));
+	assert_int_equal(runf("cp -a %s %s", path, copy), 0);
+	mount_over(copy, path, NULL, NULL);
+}
+
+void bind_text(const char *path, const char *name, const char *text,
+	       mode_t mode)
+{
+	char file[300];
+
+	snprintf(file, sizeof(file), "%s", t_path("%s", name));
+	assert_true(g_file_set_contents(file, text, -1, NULL));
+	assert_int_equal(chmod(file, mode), 0);
+	mount_over(file, path, NULL, NULL);
+}
+
+void unmount_private(void)
+{
+	while (n_mounts > 0)
+		umount2(mounts[--n_mounts], MNT_DETACH);
+}
+
+gchar *read_text(const char *path)
+{
+	gchar *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		fail_msg("cannot read %s", path);
+	return text;
+}
+
+void assert_has(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("no \"%s\" in:\n%s", needle, text);
+}
+
+void assert_lacks(const char *text, const char *needle)
+{
+	if (strstr(text, needle))
+		fail_msg("\"%s\" in:\n%s", needle, text);
+}
+
+void skip_if_the_module_is_sanitized(void)
+{
+	const char *preload = getenv("OO7_TEST_PRELOAD");
+
+	if (preload && *preload)
+		skip();
+}
+
+void stacks_from_the_shipped_profile(void)
+{
+	gchar *session, *noninteractive;
+
+	bind_copy("/etc/pam.d", "pam.d");
+	bind_copy("/usr/share/pam-configs", "pam-configs");
+	bind_copy("/var/lib/pam", "var-lib-pam");
+	bind_copy("/var/cache/debconf", "debconf");
+	bind_copy(SECUREDIR, "security");
+	assert_int_equal(runf("cp %s %s/pam_oo7.so && make -s "
+			      "--no-print-directory -C %s install-pam-config "
+			      "DESTDIR= >/dev/null",
+			      MODULE_PATH, SECUREDIR, TOP_DIR),
+			 0);
+
+	assert_int_equal(run("DEBIAN_FRONTEND=noninteractive "
+			     "pam-auth-update --package"),
+			 0);
+
+	session = read_text("/etc/pam.d/common-session");
+	noninteractive = read_text("/etc/pam.d/common-session-noninteractive");
+	assert_has(session, "pam_oo7.so auto_start");
+	/* Session-Interactive-Only: sudo -u and doas never run the module. */
+	assert_lacks(noninteractive, "pam_oo7");
+	g_free(session);
+	g_free(noninteractive);
+}
+
+void daemon_where_auto_start_looks(void)
+{
+	char opts[700], up[300], work[300];
+
+	snprintf(up, sizeof(up), "%s", t_path("usr-up"));
+	snprintf(work, sizeof(work), "%s", t_path("usr-work"));
+	t_mkdir(up, 0, 0, 0755);
+	t_mkdir(work, 0, 0, 0755);
+	snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s,workdir=%s", up,
+		 work);
+	mount_over("overlay", "/usr", "overlay", opts);
+	assert_int_equal(runf("mkdir -p /usr/libexec && cp %s %s && "
+			      "chmod 0755 %s",
+			      FAKE_DAEMON, DAEMON_PATH, DAEMON_PATH),
+			 0);
+}
+
+/* The real uid of pid, if it runs in this mount namespace; else -1. */
+static long uid_here(pid_t pid)
+{
+	char path[64], ns[64], mine[64], *line = NULL;
+	ssize_t n;
+	size_t cap = 0;
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(path, ns, sizeof(ns) - 1);
+	if (n < 0 || readlink("/proc/self/ns/mnt", mine, sizeof(mine)) != n ||
+	    memcmp(ns, mine, (size_t)n))
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && getline(&line, &cap, f) > 0)
+		if (!strncmp(line, "Uid:", 4))
+			uid = strtol(line + 4, NULL, 10);
+	if (f)
+		fclose(f);
+	free(line);
+	return uid;
+}
+
+size_t processes_of(uid_t uid, pid_t *pids, size_t max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d && (e = readdir(d)) && n < max) {
+		pid_t pid = atoi(e->d_name);
+
+		if (pid > 0 && uid_here(pid) == (long)uid)
+			pids[n++] = pid;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+void client_init(struct client *c)
+{
+	*c = (struct client){.pid = -1, .status = -1};
+	c->out = g_string_new(NULL);
+	c->err = g_string_new(NULL);
+}
+
+void client_free(struct client *c)
+{
+	g_string_free(c->out, TRUE);
+	g_string_free(c->err, TRUE);
+}
+
+void exec_as_alice(const char *const *argv)
+{
+	static const char *const env[] = {"PATH=/usr/bin:/bin", "LANG=C",
+					  "USER=alice", "LOGNAME=alice", NULL};
+
+	if (chdir("/") < 0 || initgroups(t_alice.name, t_alice.gid) < 0 ||
+	    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+	    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
+		_exit(126);
+	execve(argv[0], (char *const *)argv, (char *const *)env);
+	_exit(127);
+}
+
+/*
+ * libpam_misc and readpassphrase turn echo off with TCSAFLUSH to read a
+ * password: an answer written before that flush would be thrown away. In
+ * packet mode with EXTPROC, every change of the terminal's settings wakes
+ * the master side, so that collect() answers once echo is off.
+ */
+int open_terminal(int *slave)
+{
+	char pts[300], ptmx[320];
+	struct termios tio;
+	int master, on = 1;
+
+	snprintf(pts, sizeof(pts), "%s", t_path("pts"));
+	t_mkdir(pts, 0, 0, 0755);
+	mount_over("devpts", pts, "devpts", "newinstance,ptmxmode=0666");
+	snprintf(ptmx, sizeof(ptmx), "%s/ptmx", pts);
+	master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	assert_true(master >= 0);
+	assert_int_equal(unlockpt(master), 0);
+	assert_int_equal(ioctl(master, TIOCPKT, &on), 0);
+	*slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	assert_true(*slave >= 0);
+	/* Lines end in "\n", as they do on a pipe. */
+	assert_int_equal(tcgetattr(*slave, &tio), 0);
+	tio.c_oflag &= ~(tcflag_t)ONLCR;
+	tio.c_lflag |= EXTPROC;
+	assert_int_equal(tcsetattr(*slave, TCSANOW, &tio), 0);
+	return master;
+}
+
+void use_terminal(int slave)
+{
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 ||
+	    dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+		_exit(126);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Reads fd once into into (a terminal: its data packets); read's result. */
+static ssize_t read_once(int fd, bool terminal, GString *into)
+{
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n > 0 && !terminal)
+		g_string_append_len(into, buf, n);
+	else if (n > 1 && buf[0] == TIOCPKT_DATA)
+		g_string_append_len(into, buf + 1, n - 1);
+	return n;
+}
+
+/* Appends what fd has now; false at its end (EOF, or EIO on a terminal). */
+static bool read_some(int fd, bool terminal, GString *into)
+{
+	ssize_t n = read_once(fd, terminal, into);
+
+	return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* Appends all that fd holds now, without waiting for more. */
+static void drain(int fd, bool terminal, GString *into)
+{
+	while (fd >= 0 && read_once(fd, terminal, into) > 0)
+		;
+}
+
+/* Reads what sfd (a signalfd) holds: the SIGCHLDs seen so far. */
+static void drain_signals(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si))
+		;
+}
+
+/*
+ * Answers the prompt that is there once the program has turned echo off to
+ * read the answer; returns the step to wait for next (NULL: no more). With
+ * EXTPROC the program's read returns what has arrived, line or not: the
+ * answer goes in one write, its newline with it.
+ */
+static const struct exchange *answer(struct client *c, int fd,
+				     const struct exchange *step)
+{
+	struct termios tio;
+	const char *at;
+	gchar *line;
+	bool sent;
+
+	while (step && step->expect &&
+	       (at = strstr(c->out->str + c->seen, step->expect)) &&
+	       tcgetattr(fd, &tio) == 0 && !(tio.c_lflag & ECHO)) {
+		c->seen = (size_t)(at - c->out->str) + strlen(step->expect);
+		line = g_strconcat(step->send, "\n", NULL);
+		sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+		g_free(line);
+		if (!sent)
+			return NULL;
+		c->answered++;
+		step++;
+	}
+	return step;
+}
+
+/*
+ * Its exit is seen through a signalfd for SIGCHLD, blocked meanwhile
+ * (valgrind 3.19 has no pidfd_open); one that came before the block is
+ * seen by the first waitpid.
+ */
+void collect(struct client *c, int out, int err, const struct exchange *script)
+{
+	sigset_t chld, old;
+	int sfd, status = 0;
+	struct pollfd p[3] = {{.fd = out, .events = POLLIN},
+			      {.fd = err, .events = POLLIN},
+			      {.fd = -1, .events = POLLIN}};
+	int64_t deadline = now_ms() + CLIENT_TIMEOUT_MS;
+	bool exited = false, terminal = script != NULL;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	assert_true(sfd >= 0);
+	p[2].fd = sfd;
+	fcntl(out, F_SETFL, O_NONBLOCK);
+	if (err >= 0)
+		fcntl(err, F_SETFL, O_NONBLOCK);
+	while (!(exited = waitpid(c->pid, &status, WNOHANG) == c->pid) &&
+	       now_ms() < deadline) {
+		if (poll(p, 3, (int)(deadline - now_ms())) < 0 &&
+		    errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (p[i].fd >= 0 && p[i].revents &&
+			    !read_some(p[i].fd, terminal && !i,
+				       i ? c->err : c->out))
+				p[i].fd = -1;
+		script = answer(c, out, script);
+		drain_signals(sfd);
+	}
+	if (!exited) {
+		kill(c->pid, SIGKILL);
+		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	c->status = exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	/* What it wrote before it exited; a child it left may hold the fd. */
+	drain(p[0].fd, terminal, c->out);
+	drain(p[1].fd, false, c->err);
+	drain_signals(sfd);
+	close(sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }

@@ -32,6 +32,10 @@ extern const struct CMUnitTest trust_tests[];
 extern const size_t trust_tests_count;
 extern const struct CMUnitTest sudo_tests[];
 extern const size_t sudo_tests_count;
+extern const struct CMUnitTest keyring_tests[];
+extern const size_t keyring_tests_count;
+extern const struct CMUnitTest real_login_tests[];
+extern const size_t real_login_tests_count;
 extern const struct CMUnitTest clients_tests[];
 extern const size_t clients_tests_count;
 
@@ -133,6 +137,51 @@ enum pamtester_via {
 int pamtester(const char *service, enum pamtester_via via, const char *input,
 	      const char *const *ops);
 
+/* ---- the stand-in daemon (fake_daemon.c) ---- */
+
+/* Waits for dir/name to appear (renamed into place) for at most ms. */
+bool file_appears(const char *dir, const char *name, int ms);
+/* u's fake daemon's record, NULL if it wrote none within 5 s; g_free it. */
+char *fake_daemon_record(const struct tuser *u);
+/* The frames u's fake daemon got, oldest first; records_free them. */
+size_t fake_daemon_frames(const struct tuser *u, struct record **out);
+/*
+ * Kills the fake daemon that u's pid file names, if that pid is still a
+ * fake daemon in this namespace (never a pid reused by someone else).
+ */
+void fake_daemon_kill(const struct tuser *u);
+/*
+ * The fake daemon run as u by the test, not by the module, with u's session
+ * bus, and login_password on its stdin with --login (none: no --login);
+ * returns its pid once it listens. fake_daemons_stop() kills and reaps
+ * every one this case started.
+ */
+pid_t fake_daemon_start(const struct tuser *u, const char *login_password);
+void fake_daemons_stop(void);
+/* u's session bus, as the daemon looks for it: a socket at RUNTIME/bus. */
+void session_bus_create(const struct tuser *u);
+/* The processes in this namespace that run a fake daemon as u. */
+size_t fake_daemons_of(const struct tuser *u);
+/* pid is gone (no process, not even a zombie) within ms. */
+bool process_gone(pid_t pid, int ms);
+/* pid's parent, from /proc; -1 if there is no such process. */
+pid_t parent_of(pid_t pid);
+
+/*
+ * The keyring that the fake daemon models, in /run/user/UID/keyring:
+ * "password=HEX\nlocked=0|1\n". keyring_create makes u's runtime folder if
+ * need be; ok is false when the file is missing or malformed.
+ */
+struct keyring {
+	bool ok;
+	bool locked;
+	char password[256];
+};
+void keyring_create(const struct tuser *u, const char *password, bool locked);
+struct keyring keyring_read(const struct tuser *u);
+/* u's keyring has this password and is locked or not (the file if not). */
+void assert_keyring(const struct tuser *u, const char *password, bool locked);
+
 /*
  * The state of this process that a module must leave as it was (fds,
  * signals, ids, groups, umask, environment, children, cwd), as text.
@@ -141,5 +190,83 @@ void describe_host(GString *s);
 /* How a host may have SIGCHLD: at its default, ignored, or handled. */
 enum sigchld { SIGCHLD_DEFAULT, SIGCHLD_IGNORED, SIGCHLD_HANDLED };
 void set_sigchld(enum sigchld how);
+
+/* ---- real programs (sudo, doas, login, passwd) on private copies ---- */
+
+/* Where auto_start, with no daemon=, finds the daemon first. */
+#define DAEMON_PATH "/usr/libexec/oo7-daemon"
+/* The longest a real program may take: then it is killed. */
+#define CLIENT_TIMEOUT_MS 20000
+
+/*
+ * A mount of this case only, in the tests' namespace: unmount_private()
+ * undoes them all, the last first, in the case's teardown.
+ */
+void mount_over(const char *src, const char *dst, const char *type,
+		const char *opts);
+/* A copy of path (file or folder) in this case's folder, mounted over it. */
+void bind_copy(const char *path, const char *name);
+/* A file of this text, owned by root with this mode, mounted over path. */
+void bind_text(const char *path, const char *name, const char *text,
+	       mode_t mode);
+void unmount_private(void);
+
+/* The text of path; fails the case if it cannot be read. g_free it. */
+gchar *read_text(const char *path);
+void assert_has(const char *text, const char *needle);
+void assert_lacks(const char *text, const char *needle);
+
+/*
+ * make check-asan's module runs only with the ASan runtime preloaded, which
+ * a set-user-ID program (sudo, doas, passwd) ignores: such cases skip there.
+ */
+void skip_if_the_module_is_sanitized(void);
+/*
+ * The real pam-auth-update with the profile of make install-pam-config, the
+ * module under test in a private copy of the security folder; private
+ * copies of all that it writes.
+ */
+void stacks_from_the_shipped_profile(void);
+/* The fake daemon at DAEMON_PATH, in an overlay on /usr. */
+void daemon_where_auto_start_looks(void);
+/* The processes of uid in this namespace (at most max); their count. */
+size_t processes_of(uid_t uid, pid_t *pids, size_t max);
+
+/* A real program that ran: its exit code (-1 if killed), its output. */
+struct client {
+	pid_t pid;
+	int status;
+	GString *out;
+	GString *err;
+	size_t seen;	 /* the end of the last prompt answered, in out */
+	size_t answered; /* how many steps of its script were sent */
+};
+/*
+ * One step of what a program on a terminal is told: once expect appears in
+ * its output (after the previous step's) and the program has turned echo
+ * off to read a password, send and a newline.
+ */
+struct exchange {
+	const char *expect;
+	const char *send;
+};
+void client_init(struct client *c);
+void client_free(struct client *c);
+/* In a child: alice, as her login would make her, then argv. */
+void exec_as_alice(const char *const *argv) __attribute__((noreturn));
+/*
+ * A terminal of a devpts instance in this case's folder: returns its master
+ * side in packet mode, its other side in *slave. In a child, use_terminal
+ * makes slave the controlling terminal and stdin, stdout and stderr.
+ */
+int open_terminal(int *slave);
+void use_terminal(int slave);
+/*
+ * Collects out and err (-1: none) until the program exits or
+ * CLIENT_TIMEOUT_MS passes (then it is killed), and reaps it. With a script
+ * (ended by a step whose expect is NULL), out is a terminal from
+ * open_terminal, and the script's steps answer its prompts.
+ */
+void collect(struct client *c, int out, int err, const struct exchange *script);
 
 #endif

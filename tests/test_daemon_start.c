@@ -8,55 +8,17 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include "suite.h"
-
-/* Waits for path to appear (renamed into place) for at most ms. */
-static bool wait_for_file(const char *dir, const char *name, int ms)
-{
-	char path[256];
-	int fd = inotify_init1(IN_CLOEXEC);
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char buf[4096];
-	bool found;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
-	while (!(found = access(path, F_OK) == 0) && poll(&p, 1, ms) > 0)
-		if (read(fd, buf, sizeof(buf)) < 0)
-			break;
-	close(fd);
-	return found;
-}
-
-/* The fake daemon's record, NULL if it wrote none within 5 s. */
-static gchar *daemon_record(void)
-{
-	gchar *text = NULL;
-
-	if (!wait_for_file(runtime_dir(&t_alice), "fake-daemon.record", 5000))
-		return NULL;
-	g_file_get_contents(runtime_path(&t_alice, "fake-daemon.record"), &text,
-			    NULL, NULL);
-	return text;
-}
-
-static void assert_has(const char *text, const char *line)
-{
-	if (!strstr(text, line))
-		fail_msg("no \"%s\" in:\n%s", line, text);
-}
 
 /*
  * A copy of the fake daemon with a name that sets its behaviour, in this
@@ -72,20 +34,9 @@ static const char *fake_named(const char *suffix)
 	return path;
 }
 
-/* The daemon is nobody's child here: its pid file says who it is. */
-static void kill_started_daemon(void)
-{
-	gchar *pid = NULL;
-
-	if (g_file_get_contents(runtime_path(&t_alice, "fake-daemon.pid"), &pid,
-				NULL, NULL))
-		kill(atoi(pid), SIGKILL);
-	g_free(pid);
-}
-
 static int teardown(void **state)
 {
-	kill_started_daemon();
+	fake_daemon_kill(&t_alice);
 	return t_case_teardown(state);
 }
 
@@ -127,7 +78,7 @@ auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
 	signal(SIGUSR1, SIG_DFL);
 	unsetenv("HOST_ONLY");
 	close(bus);
-	rec = daemon_record();
+	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
 	assert_has(rec,
@@ -177,7 +128,7 @@ static void host_is_left_as_it_was_after_a_daemon_start(enum sigchld how)
 
 	t_login("login", "alice", "hunter2", NULL);
 
-	rec = daemon_record();
+	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	after = g_string_new(NULL);
 	describe_host(after);
@@ -223,7 +174,7 @@ static void auto_start_without_password_starts_without_login(void **state)
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 
-	rec = daemon_record();
+	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	assert_has(rec, "argv " FAKE_DAEMON "\n");
 	assert_has(rec, "stdin \n");
@@ -318,7 +269,7 @@ static void daemon_is_found_before_later_paths(size_t first)
 
 	t_login("login", "alice", "hunter2", NULL);
 
-	rec = daemon_record();
+	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	assert_has(rec, textf("argv %s --login\n", daemon_paths[first]));
 	g_free(rec);
@@ -326,7 +277,7 @@ static void daemon_is_found_before_later_paths(size_t first)
 
 static int usr_overlay_teardown(void **state)
 {
-	kill_started_daemon();
+	fake_daemon_kill(&t_alice);
 	umount2("/usr", MNT_DETACH);
 	return t_case_teardown(state);
 }
@@ -376,7 +327,7 @@ chauthtok_with_auto_start_rekeys_through_a_started_daemon(void **state)
 	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "new"),
 			 PAM_SUCCESS);
 
-	rec = daemon_record();
+	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	assert_has(rec, "argv " FAKE_DAEMON "\n");
 	g_free(rec);

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The keyring follows the password: a screen locker's auth then setcred,
+ * a password change with no daemon running, a change that has to wait for
+ * the session, a password set by root. The stand-in daemon (fake_daemon.c)
+ * models the keyring as oo7-daemon 0.6 treats it (its password, locked or
+ * not: ../shared/WIRE.md), and each case asserts on that state at its end,
+ * as well as on the frames that reached it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <security/pam_appl.h>
+
+#include "suite.h"
+
+#define OLD_PW "hunter2"
+#define NEW_PW "correct horse"
+
+/* pam_oo7 runs with the password read; a later module fails the login. */
+#define STACK_FAILING                                                          \
+	"auth     required @FIXTURE@\n"                                        \
+	"auth     optional @MODULE@ debug\n"                                   \
+	"auth     required pam_deny.so\n"                                      \
+	"session  optional @MODULE@ debug\n"
+
+/* As the shipped profile writes it: auto_start on the session line only. */
+#define STACK_SESSION_STARTS                                                   \
+	"auth     required @FIXTURE@\n"                                        \
+	"auth     optional @MODULE@ debug daemon=" FAKE_DAEMON "\n"            \
+	"session  optional @MODULE@ debug auto_start daemon=" FAKE_DAEMON "\n" \
+	"password required @FIXTURE@\n"                                        \
+	"password optional @MODULE@ debug daemon=" FAKE_DAEMON "\n"
+
+/* passwd run by root for alice: no old password is asked for. */
+#define STACK_NO_OLD                                                           \
+	"auth     required @FIXTURE@\n"                                        \
+	"auth     optional @MODULE@ debug\n"                                   \
+	"session  optional @MODULE@ debug\n"                                   \
+	"password required @FIXTURE@ no_old\n"                                 \
+	"password optional @MODULE@ debug\n"
+
+/* A frame as the daemon should have got it. */
+struct want {
+	uint8_t op;
+	const char *old, *new;
+};
+#define UNLOCK(pw) ((struct want){0, "", (pw)})
+#define CHANGE(o, n) ((struct want){1, (o), (n)})
+
+static const char *op_name(uint8_t op)
+{
+	return op == 0 ? "unlock" : op == 1 ? "change" : "?";
+}
+
+/*
+ * u's daemon got exactly these n frames, in this order, each one from this
+ * process as root, for u.
+ */
+static void assert_daemon_got(const struct tuser *u, size_t n,
+			      const struct want *want)
+{
+	struct record *all;
+	size_t got = fake_daemon_frames(u, &all);
+	struct decoded d;
+
+	if (got != n) {
+		GString *ops = g_string_new(NULL);
+
+		for (size_t i = 0; i < got; i++)
+			if (frame_decode(all[i].data, all[i].len, false, &d)) {
+				g_string_append_printf(ops, " %s",
+						       op_name(d.op));
+				decoded_free(&d);
+			}
+		records_free(all, got);
+		fail_msg("%s's daemon got %zu frame(s) (%s), not %zu", u->name,
+			 got, got ? ops->str + 1 : "none", n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(all[i].uid, 0);
+		assert_int_equal(all[i].pid, getpid());
+		assert_true(frame_decode(all[i].data, all[i].len, false, &d));
+		assert_string_equal(op_name(d.op), op_name(want[i].op));
+		assert_string_equal(d.user, u->name);
+		assert_int_equal(g_bytes_get_size(d.old), strlen(want[i].old));
+		assert_int_equal(g_bytes_get_size(d.new), strlen(want[i].new));
+		assert_memory_equal(g_bytes_get_data(d.old, NULL), want[i].old,
+				    strlen(want[i].old));
+		assert_memory_equal(g_bytes_get_data(d.new, NULL), want[i].new,
+				    strlen(want[i].new));
+		decoded_free(&d);
+	}
+	records_free(all, got);
+}
+
+/* The record line of a daemon that got pw on its stdin. */
+static const char *stdin_line(const char *pw)
+{
+	char hex[256] = "";
+
+	for (size_t i = 0; pw[i] && 2 * i + 2 < sizeof(hex); i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)pw[i]);
+	return textf("\nstdin %s\n", hex);
+}
+
+/* The pid in a daemon's record. */
+static pid_t pid_in(const char *record)
+{
+	const char *line = strstr(record, "\npid ");
+
+	assert_non_null(line);
+	return atoi(line + 5);
+}
+
+/*
+ * u's keyring with this password, and u's daemon up as in a session (its
+ * bus there, started by the session's manager without a password): the
+ * keyring is locked.
+ */
+static void daemon_up(const struct tuser *u, const char *password)
+{
+	keyring_create(u, password, true);
+	session_bus_create(u);
+	fake_daemon_start(u, NULL);
+	assert_keyring(u, password, true);
+}
+
+/* The host has no child left that it did not start itself. */
+static void assert_no_child_left(void)
+{
+	pid_t r = waitpid(-1, NULL, WNOHANG);
+
+	if (!(r == 0 || (r < 0 && errno == ECHILD)))
+		fail_msg("the module left a child behind: %d", (int)r);
+}
+
+/* ---- screen lockers: auth, then setcred ---- */
+
+/* A locker: auth with alice's password, then setcred with flag. */
+static void unlock_screen(int flag)
+{
+	const char *answers[] = {OLD_PW, NULL};
+	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, flag), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+}
+
+static void
+auth_then_refresh_cred_unlocks_a_running_daemons_keyring(void **state)
+{
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+
+	unlock_screen(PAM_REFRESH_CRED);
+
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+}
+
+static void auth_then_reinitialize_cred_unlocks_it(void **state)
+{
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+
+	unlock_screen(PAM_REINITIALIZE_CRED);
+
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+}
+
+/*
+ * pam_oo7 runs with PAM_AUTHTOK set (its debug line, and no complaint that
+ * there is none), and pam_deny after it fails the attempt.
+ */
+static void failed_auth_sends_nothing(void **state)
+{
+	const char *answers[] = {OLD_PW, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	t_service("login", STACK_FAILING);
+	daemon_up(&t_alice, OLD_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
+	pam_end(pamh, PAM_AUTH_ERR);
+
+	assert_logged("pam_oo7(login:auth)");
+	assert_not_logged("No password to unlock the keyring with");
+	assert_keyring(&t_alice, OLD_PW, true);
+	assert_daemon_got(&t_alice, 0, NULL);
+}
+
+/* auto_start on every line, a keyring and a bus: still, none starts. */
+static void setcred_refresh_starts_no_daemon(void **state)
+{
+	(void)state;
+	stack("debug auto_start daemon=%s", FAKE_DAEMON);
+	keyring_create(&t_alice, OLD_PW, true);
+	session_bus_create(&t_alice);
+
+	unlock_screen(PAM_REFRESH_CRED);
+
+	/* a start returns once the daemon is executed: no wait needed */
+	assert_int_equal(fake_daemons_of(&t_alice), 0);
+	assert_int_equal(
+	    access(runtime_path(&t_alice, "fake-daemon.pid"), F_OK), -1);
+	assert_keyring(&t_alice, OLD_PW, true);
+	assert_daemon_got(&t_alice, 0, NULL);
+}
+
+/* As util-linux login runs it. */
+static void full_login_delivers_exactly_one_frame(void **state)
+{
+	const char *answers[] = {OLD_PW, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+}
+
+static void delete_cred_wipes_the_kept_password(void **state)
+{
+	const char *answers[] = {OLD_PW, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_DELETE_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_keyring(&t_alice, OLD_PW, true);
+	assert_daemon_got(&t_alice, 0, NULL);
+}
+
+/* The ownership rule holds for setcred too. */
+static void refresh_cred_for_another_user_sends_nothing(void **state)
+{
+	const char *answers[] = {OLD_PW, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+	daemon_up(&t_bob, OLD_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+	pam_setcred(pamh, PAM_REFRESH_CRED);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_keyring(&t_bob, OLD_PW, true);
+	assert_daemon_got(&t_bob, 0, NULL);
+	assert_daemon_got(&t_alice, 0, NULL);
+}
+
+/* ---- password changes ---- */
+
+/*
+ * No auto_start: the module starts a daemon for the change (without a
+ * password: the keyring comes up locked), re-keys, and stops it again.
+ */
+static void change_with_no_daemon_starts_one_rekeys_and_stops_it(void **state)
+{
+	char *rec;
+	pid_t pid;
+
+	(void)state;
+	stack("debug daemon=%s", FAKE_DAEMON);
+	keyring_create(&t_alice, OLD_PW, false);
+	session_bus_create(&t_alice);
+
+	assert_int_equal(t_chauthtok("login", "alice", OLD_PW, NEW_PW),
+			 PAM_SUCCESS);
+
+	rec = fake_daemon_record(&t_alice);
+	if (!rec)
+		fail_msg("no daemon was started for the change");
+	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	pid = pid_in(rec);
+	g_free(rec);
+	assert_keyring(&t_alice, NEW_PW, true);
+	assert_daemon_got(&t_alice, 1, &CHANGE(OLD_PW, NEW_PW));
+	if (!process_gone(pid, 2000))
+		fail_msg("the daemon started for the change (pid %d) is "
+			 "still there",
+			 (int)pid);
+	assert_no_child_left();
+}
+
+/* auto_start on the password line: the daemon stays, nobody's child. */
+static void
+change_with_auto_start_leaves_the_started_daemon_running(void **state)
+{
+	char *rec;
+	pid_t pid;
+
+	(void)state;
+	stack("debug auto_start daemon=%s", FAKE_DAEMON);
+	keyring_create(&t_alice, OLD_PW, false);
+	session_bus_create(&t_alice);
+
+	assert_int_equal(t_chauthtok("login", "alice", OLD_PW, NEW_PW),
+			 PAM_SUCCESS);
+
+	rec = fake_daemon_record(&t_alice);
+	assert_non_null(rec);
+	pid = pid_in(rec);
+	g_free(rec);
+	assert_keyring(&t_alice, NEW_PW, true);
+	assert_daemon_got(&t_alice, 1, &CHANGE(OLD_PW, NEW_PW));
+	assert_int_equal(fake_daemons_of(&t_alice), 1);
+	assert_int_equal(kill(pid, 0), 0);
+	assert_int_not_equal(parent_of(pid), getpid());
+	assert_no_child_left();
+}
+
+static void keep_nothing(void)
+{
+}
+
+/*
+ * An expired password changed at login, as util-linux login runs it: auth,
+ * the change, setcred(ESTABLISH), the session, setcred(REINITIALIZE);
+ * between() runs after the change.
+ */
+static void expired_login(void (*between)(void))
+{
+	const char *answers[] = {OLD_PW, OLD_PW, NEW_PW, NEW_PW, NULL};
+	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_chauthtok(pamh, PAM_CHANGE_EXPIRED_AUTHTOK),
+			 PAM_SUCCESS);
+	between();
+	assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+}
+
+static void
+change_then_session_on_one_handle_unlocks_with_the_new_password(void **state)
+{
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+
+	expired_login(keep_nothing);
+
+	assert_keyring(&t_alice, NEW_PW, false);
+	assert_daemon_got(
+	    &t_alice, 2,
+	    (struct want[]){CHANGE(OLD_PW, NEW_PW), UNLOCK(NEW_PW)});
+}
+
+/*
+ * The daemon started for the change found no session bus (the change was
+ * not delivered, the keyring is as it was); then pam_systemd makes it.
+ */
+static void bus_comes_up(void)
+{
+	char *rec = fake_daemon_record(&t_alice);
+
+	if (!rec || strcmp(rec, "nobus\n"))
+		fail_msg("no daemon was started for the change, or it found "
+			 "a bus; its record:\n%s",
+			 rec ? rec : "(none)");
+	g_free(rec);
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_daemon_got(&t_alice, 0, NULL);
+	assert_int_equal(unlink(runtime_path(&t_alice, "fake-daemon.record")),
+			 0);
+	session_bus_create(&t_alice);
+}
+
+static void
+change_without_a_bus_is_pending_and_the_session_delivers_it(void **state)
+{
+	char *rec;
+
+	(void)state;
+	t_service("login", STACK_SESSION_STARTS);
+	keyring_create(&t_alice, OLD_PW, false);
+
+	expired_login(bus_comes_up);
+
+	rec = fake_daemon_record(&t_alice);
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
+	assert_has(rec, stdin_line(NEW_PW));
+	g_free(rec);
+	assert_keyring(&t_alice, NEW_PW, false);
+	assert_daemon_got(
+	    &t_alice, 2,
+	    (struct want[]){CHANGE(OLD_PW, NEW_PW), UNLOCK(NEW_PW)});
+}
+
+static void root_sets_password_new_one_is_kept_for_the_session(void **state)
+{
+	const char *answers[] = {NEW_PW, NEW_PW, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	t_service("login", STACK_NO_OLD);
+	daemon_up(&t_alice, NEW_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_keyring(&t_alice, NEW_PW, false);
+	assert_daemon_got(&t_alice, 1, &UNLOCK(NEW_PW));
+}
+
+/*
+ * alice's change is pending (her daemon found no bus); the session is
+ * bob's, whose keyring has alice's old password: he gets nothing, and no
+ * daemon is started for either.
+ */
+static void pending_change_is_not_used_for_another_user(void **state)
+{
+	const char *answers[] = {OLD_PW, NEW_PW, NEW_PW, NULL};
+	pam_handle_t *pamh;
+	char *rec;
+
+	(void)state;
+	t_service("login", STACK_SESSION_STARTS);
+	keyring_create(&t_alice, OLD_PW, false);
+	daemon_up(&t_bob, OLD_PW);
+	pamh = t_pam_start("login", "alice", answers);
+
+	assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
+	rec = fake_daemon_record(&t_alice);
+	assert_non_null(rec);
+	assert_string_equal(rec, "nobus\n");
+	g_free(rec);
+	session_bus_create(&t_alice);
+	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_keyring(&t_bob, OLD_PW, true);
+	assert_daemon_got(&t_bob, 0, NULL);
+	assert_int_equal(fake_daemons_of(&t_alice), 0);
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_daemon_got(&t_alice, 0, NULL);
+}
+
+/* ---- setup and teardown ---- */
+
+/* The daemons the module started, by their pid files; then the test's. */
+static int teardown(void **state)
+{
+	fake_daemon_kill(&t_alice);
+	fake_daemon_kill(&t_bob);
+	fake_daemons_stop();
+	return t_case_teardown(state);
+}
+
+#define TK(name) cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
+
+const struct CMUnitTest keyring_tests[] = {
+    TK(auth_then_refresh_cred_unlocks_a_running_daemons_keyring),
+    TK(auth_then_reinitialize_cred_unlocks_it),
+    TK(failed_auth_sends_nothing),
+    TK(setcred_refresh_starts_no_daemon),
+    TK(full_login_delivers_exactly_one_frame),
+    TK(delete_cred_wipes_the_kept_password),
+    TK(refresh_cred_for_another_user_sends_nothing),
+    TK(change_with_no_daemon_starts_one_rekeys_and_stops_it),
+    TK(change_with_auto_start_leaves_the_started_daemon_running),
+    TK(change_then_session_on_one_handle_unlocks_with_the_new_password),
+    TK(change_without_a_bus_is_pending_and_the_session_delivers_it),
+    TK(root_sets_password_new_one_is_kept_for_the_session),
+    TK(pending_change_is_not_used_for_another_user),
+};
+const size_t keyring_tests_count = N_ELEMS(keyring_tests);

@@ -1,0 +1,657 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The keyring follows the password through Debian's real programs (issue
+ * 10): login on a terminal with an expired password, which makes alice
+ * change it before her session opens, and passwd run by alice from a
+ * console; both through the real pam_unix, on the stacks that the real
+ * pam-auth-update makes from the shipped profile. The stand-in daemon
+ * models her keyring (fake_daemon.c): each case asserts on its password and
+ * on whether it is locked once the program is done, and for passwd on
+ * whether the daemon started for the change is still running.
+ *
+ * What the programs change is a private copy, bind-mounted in the tests'
+ * namespace and unmounted when the case ends: /etc (pam_unix replaces
+ * /etc/shadow by renaming /etc/nshadow over it, which a file mounted over
+ * /etc/shadow would refuse), the stacks and all that pam-auth-update writes,
+ * /var/log (login's wtmp, pam_lastlog's lastlog), an overlay on /usr for
+ * the daemon that auto_start looks for, and a devpts instance for the
+ * terminal. Each case checks that the host's files are as they were.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "suite.h"
+
+/* alice's password, and a new one that pam_unix's obscure check accepts. */
+#define OLD_PW "hunter2"
+#define NEW_PW "Quiz Box Jam 9"
+/* The longest a daemon may take to exit once its work is done. */
+#define EXIT_TIMEOUT_MS 5000
+/* The host's files that a case must leave as they were. */
+#define HOST_FILES                                                             \
+	"/etc/shadow /etc/gshadow /etc/pam.d /usr/share/pam-configs "          \
+	"/var/lib/pam /var/cache/debconf /var/log/wtmp /var/log/btmp "         \
+	"/var/log/lastlog /var/log/faillog"
+
+/* What these files were when the case began. */
+static gchar *host_before;
+
+/* ---- the host's files ---- */
+
+/*
+ * Names, sizes, modes, times and contents of HOST_FILES, and the names in
+ * /etc and /usr/libexec (a program that wrote beside its private copy).
+ */
+static gchar *host_files(void)
+{
+	gchar *out = NULL;
+
+	if (!g_spawn_command_line_sync(
+		"sh -c 'find " HOST_FILES " -printf \"%p %s %m %T@\\n\" "
+		"2>&1 | sort; find " HOST_FILES " -type f -exec sha256sum "
+		"{} + 2>&1 | sort; ls -a /etc /usr/libexec 2>&1'",
+		&out, NULL, NULL, NULL))
+		return g_strdup("(find failed)");
+	return out;
+}
+
+/* ---- the machine, privately ---- */
+
+/* text in place of path's contents, the file's owner and mode kept. */
+static void rewrite(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* old in path's text, once, made new. */
+static void edit(const char *path, const char *old, const char *new)
+{
+	gchar *text = read_text(path);
+	gchar **parts = g_strsplit(text, old, -1);
+	gchar *edited = g_strjoinv(new, parts);
+
+	if (g_strv_length(parts) != 2)
+		fail_msg("want one \"%s\" in %s:\n%s", old, path, text);
+	rewrite(path, edited);
+	g_free(edited);
+	g_strfreev(parts);
+	g_free(text);
+}
+
+/*
+ * A private /etc with alice's account: a home folder of hers, /bin/true as
+ * her shell (login's session ends as soon as it has opened), and the
+ * password OLD_PW last changed on day lastchg (0: expired, to be changed
+ * at the next login, as `chage -d 0` makes it).
+ */
+static void private_etc_with_alice(long lastchg)
+{
+	char home[300], line[512];
+	gchar *hash = g_strdup(crypt(OLD_PW, "$6$pamoo7real$"));
+	int fd;
+
+	bind_copy("/etc", "etc");
+	snprintf(home, sizeof(home), "%s", t_path("home-alice"));
+	t_mkdir(home, t_alice.uid, t_alice.gid, 0700);
+	snprintf(line, sizeof(line),
+		 "alice:x:%u:%u:test user:", (unsigned int)t_alice.uid,
+		 (unsigned int)t_alice.gid);
+	edit("/etc/passwd", textf("%s/nonexistent:/bin/sh\n", line),
+	     textf("%s%s:/bin/true\n", line, home));
+	/* Appended: /etc/shadow keeps its owner and mode. */
+	snprintf(line, sizeof(line), "alice:%s:%ld:0:99999:7:::\n", hash,
+		 lastchg);
+	fd = open("/etc/shadow", O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	close(fd);
+	g_free(hash);
+}
+
+/* A private /var/log with the files that login and pam_lastlog write. */
+static void private_var_log(void)
+{
+	mount_over("tmpfs", "/var/log", "tmpfs", "mode=0755");
+	assert_int_equal(runf("cd /var/log && touch wtmp btmp lastlog faillog "
+			      "&& chmod 0664 wtmp lastlog && chmod 0660 btmp"),
+			 0);
+}
+
+/* Everything of the machine that login and passwd need, privately. */
+static void machine_for_alice(long lastchg)
+{
+	private_etc_with_alice(lastchg);
+	daemon_where_auto_start_looks();
+	stacks_from_the_shipped_profile();
+	private_var_log();
+	t_runtime_dir(&t_alice);
+}
+
+/*
+ * pam_oo7's line of this type in a stack that pam-auth-update generated
+ * (which ends it with a space), with before and after around it.
+ */
+static void around_the_module_line(const char *file, const char *type,
+				   const char *before, const char *after)
+{
+	gchar *text = read_text(file);
+	gchar **lines = g_strsplit(text, "\n", -1), *edited;
+	int n = 0;
+
+	for (gchar **l = lines; *l; l++)
+		if (g_str_has_prefix(*l, type) && strstr(*l, "pam_oo7.so")) {
+			gchar *line =
+			    g_strconcat(before, g_strchomp(*l), after, NULL);
+
+			g_free(*l);
+			*l = line;
+			n++;
+		}
+	if (n != 1)
+		fail_msg("want one %s line of pam_oo7 in %s:\n%s", type, file,
+			 text);
+	edited = g_strjoinv("\n", lines);
+	rewrite(file, edited);
+	g_free(edited);
+	g_strfreev(lines);
+	g_free(text);
+}
+
+static void auto_start_on_the_password_line(void)
+{
+	around_the_module_line("/etc/pam.d/common-password", "password", "",
+			       " auto_start");
+}
+
+/*
+ * alice's session bus made when her session opens, right before pam_oo7's
+ * session line, as pam_systemd has systemd --user make it; not before. A
+ * real oo7-daemon cannot start without it, nor can the stand-in. The
+ * program is perl (perl-base is Essential in Debian): it binds the socket,
+ * and leaves it behind, owned by alice.
+ */
+static void session_bus_made_by_the_session(void)
+{
+	char script[300], line[400];
+	gchar *text = g_strdup_printf(
+	    "#!/usr/bin/perl\n"
+	    "use IO::Socket::UNIX;\n"
+	    "my $bus = '%s';\n"
+	    "IO::Socket::UNIX->new(Local => $bus, Listen => 1) or die $!;\n"
+	    "chown %u, %u, $bus or die $!;\n",
+	    runtime_path(&t_alice, "bus"), (unsigned int)t_alice.uid,
+	    (unsigned int)t_alice.gid);
+
+	snprintf(script, sizeof(script), "%s", t_path("make-session-bus"));
+	assert_true(g_file_set_contents(script, text, -1, NULL));
+	assert_int_equal(chmod(script, 0755), 0);
+	snprintf(line, sizeof(line),
+		 "session\trequired\tpam_exec.so type=open_session %s\n",
+		 script);
+	around_the_module_line("/etc/pam.d/common-session", "session", line,
+			       "");
+	g_free(text);
+}
+
+/* The password that the real pam_unix wrote for alice is pw. */
+static void assert_shadow_has(const char *pw)
+{
+	gchar *shadow = read_text("/etc/shadow");
+	gchar **lines = g_strsplit(shadow, "\n", -1);
+	gchar *hash = NULL;
+
+	for (gchar **l = lines; *l && !hash; l++)
+		if (g_str_has_prefix(*l, "alice:"))
+			hash = *l + strlen("alice:");
+	assert_non_null(hash);
+	assert_non_null(strchr(hash, ':'));
+	*strchr(hash, ':') = '\0';
+	if (strcmp(crypt(pw, hash), hash))
+		fail_msg("alice's password in /etc/shadow is not \"%s\"", pw);
+	g_strfreev(lines);
+	g_free(shadow);
+}
+
+/* ---- the programs ---- */
+
+/*
+ * In the child: login alice, as a console's getty runs it; under make
+ * check-asan, with the sanitizer's runtime that the module needs (login is
+ * not set-user-ID: it keeps LD_PRELOAD).
+ */
+static void exec_login(void)
+{
+	const char *argv[] = {"/bin/login", "alice", NULL};
+	const char *env[8] = {"PATH=/usr/bin:/bin", "LANG=C", "TERM=dumb"};
+	const char *const pass[] = {"LD_PRELOAD", "ASAN_OPTIONS",
+				    "UBSAN_OPTIONS"};
+	size_t n = 3;
+
+	t_preload(NULL);
+	for (size_t i = 0; i < N_ELEMS(pass); i++)
+		if (getenv(pass[i]))
+			env[n++] =
+			    g_strdup_printf("%s=%s", pass[i], getenv(pass[i]));
+	execve(argv[0], (char *const *)argv, (char *const *)env);
+	_exit(127);
+}
+
+/* login alice, run by root on a terminal. */
+static void run_login(struct client *c, const struct exchange *script)
+{
+	int master, slave;
+
+	client_init(c);
+	master = open_terminal(&slave);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		use_terminal(slave);
+		exec_login();
+	}
+	close(slave);
+	collect(c, master, -1, script);
+	close(master);
+}
+
+/* passwd, run by alice on a terminal. */
+static void run_passwd(struct client *c, const struct exchange *script)
+{
+	const char *argv[] = {"/usr/bin/passwd", NULL};
+	int master, slave;
+
+	client_init(c);
+	master = open_terminal(&slave);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		use_terminal(slave);
+		exec_as_alice(argv);
+	}
+	close(slave);
+	collect(c, master, -1, script);
+	close(master);
+}
+
+/* login: her password, expired; the current one again, the new twice. */
+static const struct exchange expired_login[] = {
+    {"Password: ", OLD_PW},
+    {"Current password: ", OLD_PW},
+    {"New password: ", NEW_PW},
+    {"Retype new password: ", NEW_PW},
+    {NULL, NULL},
+};
+
+/* passwd: the current password, the new one twice. */
+static const struct exchange passwd_change[] = {
+    {"Current password: ", OLD_PW},
+    {"New password: ", NEW_PW},
+    {"Retype new password: ", NEW_PW},
+    {NULL, NULL},
+};
+
+/* ---- what happened ---- */
+
+static const char *which_password(GBytes *b)
+{
+	gsize len;
+	const char *p = g_bytes_get_data(b, &len);
+
+	if (len == strlen(OLD_PW) && !memcmp(p, OLD_PW, len))
+		return "old";
+	if (len == strlen(NEW_PW) && !memcmp(p, NEW_PW, len))
+		return "new";
+	return len ? "another" : "\"\"";
+}
+
+/*
+ * For a failure message: what the program printed, the frames that alice's
+ * daemons got, the last daemon's record, her keyring, and the log.
+ */
+static void describe(GString *s, const struct client *c)
+{
+	struct record *all;
+	size_t n = fake_daemon_frames(&t_alice, &all);
+	gchar *keyring = NULL, *record = NULL;
+
+	g_string_append_printf(s,
+			       "\n--- exit %d, %zu prompt(s) answered; "
+			       "terminal:\n%s\n--- frames:\n",
+			       c->status, c->answered, c->out->str);
+	for (size_t i = 0; i < n; i++) {
+		struct decoded d;
+
+		if (!frame_decode(all[i].data, all[i].len, false, &d)) {
+			g_string_append(s, "  not a valid frame\n");
+			continue;
+		}
+		g_string_append_printf(
+		    s, "  %s(%s, %s) from uid %u\n", d.op ? "change" : "unlock",
+		    which_password(d.old), which_password(d.new),
+		    (unsigned int)all[i].uid);
+		decoded_free(&d);
+	}
+	records_free(all, n);
+	g_file_get_contents(runtime_path(&t_alice, "keyring"), &keyring, NULL,
+			    NULL);
+	g_file_get_contents(runtime_path(&t_alice, "fake-daemon.record"),
+			    &record, NULL, NULL);
+	g_string_append_printf(
+	    s, "--- keyring:\n%s--- daemon record:\n%.300s\n",
+	    keyring ? keyring : "(none)\n", record ? record : "(none)");
+	g_string_append_printf(s, "--- log:\n%s", t_logs());
+	g_free(keyring);
+	g_free(record);
+}
+
+/* The program exited 0 once every step of its script was answered. */
+static void assert_done(const struct client *c, size_t steps)
+{
+	GString *s;
+
+	if (c->status == 0 && c->answered == steps)
+		return;
+	s = g_string_new("the program did not go through its prompts");
+	describe(s, c);
+	fail_msg("%s", s->str);
+}
+
+/* Whether a keyring is locked, and whether a case asks. */
+enum lock { UNLOCKED, LOCKED, LOCKED_OR_NOT };
+
+/* alice's keyring, as the stand-in daemon left it. */
+static void assert_keyring_is(const struct client *c, const char *pw,
+			      enum lock lock)
+{
+	struct keyring k = keyring_read(&t_alice);
+	static const char *const says[] = {", unlocked", ", locked", ""};
+	GString *s;
+
+	if (k.ok && !strcmp(k.password, pw) &&
+	    (lock == LOCKED_OR_NOT || k.locked == (lock == LOCKED)))
+		return;
+	s = g_string_new(NULL);
+	g_string_printf(s, "want alice's keyring with the %s password%s",
+			strcmp(pw, NEW_PW) ? "old" : "new", says[lock]);
+	describe(s, c);
+	fail_msg("%s", s->str);
+}
+
+/* The pid in alice's fake-daemon.pid: a daemon was started. */
+static pid_t started_daemon(const struct client *c)
+{
+	gchar *text = NULL;
+	pid_t pid = 0;
+	GString *s;
+
+	if (g_file_get_contents(runtime_path(&t_alice, "fake-daemon.pid"),
+				&text, NULL, NULL))
+		pid = atoi(text);
+	g_free(text);
+	if (pid > 0)
+		return pid;
+	s = g_string_new("no daemon was started");
+	describe(s, c);
+	fail_msg("%s", s->str);
+	return -1;
+}
+
+/* Running, not a zombie: its state in /proc/PID/stat. */
+static bool running(pid_t pid)
+{
+	gchar *stat = NULL, *end;
+	char state = 0;
+
+	if (g_file_get_contents(textf("/proc/%d/stat", (int)pid), &stat, NULL,
+				NULL) &&
+	    (end = strrchr(stat, ')')))
+		sscanf(end + 1, " %c", &state);
+	g_free(stat);
+	return state && state != 'Z' && state != 'X';
+}
+
+/*
+ * The daemon has exited and is gone (kill(pid, 0) fails with ESRCH) within
+ * ms. If its parent (the module in passwd) has not reaped it, it comes to
+ * this process when passwd exits (PR_SET_CHILD_SUBREAPER, see setup): then
+ * this reaps it when its SIGCHLD comes.
+ */
+static bool gone_within(pid_t pid, int ms)
+{
+	sigset_t chld, old;
+	struct pollfd p = {.events = POLLIN};
+	struct signalfd_siginfo si;
+	struct timespec t0;
+	bool gone;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	p.fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (parent_of(pid) == getpid())
+			waitpid(pid, NULL, WNOHANG);
+		gone = kill(pid, 0) < 0 && errno == ESRCH;
+		if (gone || elapsed_ms(&t0) >= ms ||
+		    poll(&p, 1, ms - (int)elapsed_ms(&t0)) < 0)
+			break;
+		while (read(p.fd, &si, sizeof(si)) == sizeof(si))
+			;
+	}
+	close(p.fd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return gone;
+}
+
+/* alice's daemon that the pid file names is still running. */
+static void assert_running(const struct client *c)
+{
+	pid_t pid = started_daemon(c);
+	GString *s;
+
+	if (running(pid))
+		return;
+	s = g_string_new(NULL);
+	g_string_printf(s, "the daemon (pid %d) is not running", (int)pid);
+	describe(s, c);
+	fail_msg("%s", s->str);
+}
+
+/* ---- login with an expired password ---- */
+
+static void expired_password_at_console_login_with_the_daemon_up(void **state)
+{
+	struct client c;
+
+	(void)state;
+	machine_for_alice(0);
+	session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
+	fake_daemon_start(&t_alice, NULL);
+
+	run_login(&c, expired_login);
+
+	assert_done(&c, 4);
+	assert_has(c.out->str, "You are required to change your password");
+	assert_shadow_has(NEW_PW);
+	/* Re-keyed by the change, then unlocked with the new password. */
+	assert_keyring_is(&c, NEW_PW, UNLOCKED);
+	client_free(&c);
+}
+
+/*
+ * The daemon that the change needs is started for it and stopped after it;
+ * the session's auto_start then starts one with the new password.
+ */
+static void
+expired_password_at_console_login_with_no_daemon_running(void **state)
+{
+	struct client c;
+
+	(void)state;
+	machine_for_alice(0);
+	session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
+
+	run_login(&c, expired_login);
+
+	assert_done(&c, 4);
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(&c, NEW_PW, UNLOCKED);
+	assert_running(&c);
+	client_free(&c);
+}
+
+/*
+ * The case of a real first login: at the change, before pam_systemd has
+ * made the session bus, no daemon can start; the change is kept for the
+ * session, which starts the daemon, re-keys the keyring, then unlocks it.
+ */
+static void
+expired_password_at_console_login_before_the_session_bus_exists(void **state)
+{
+	struct client c;
+
+	(void)state;
+	machine_for_alice(0);
+	session_bus_made_by_the_session();
+	keyring_create(&t_alice, OLD_PW, true);
+
+	run_login(&c, expired_login);
+
+	assert_done(&c, 4);
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(&c, NEW_PW, UNLOCKED);
+	assert_running(&c);
+	client_free(&c);
+}
+
+/* ---- passwd from a console ---- */
+
+static void
+passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started(void **state)
+{
+	struct client c;
+	pid_t pid;
+
+	(void)state;
+	skip_if_the_module_is_sanitized(); /* passwd is set-user-ID */
+	machine_for_alice(20000);
+	session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
+
+	run_passwd(&c, passwd_change);
+
+	assert_done(&c, 3);
+	assert_has(c.out->str, "password updated successfully");
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(&c, NEW_PW, LOCKED_OR_NOT);
+	pid = started_daemon(&c);
+	if (!gone_within(pid, EXIT_TIMEOUT_MS))
+		fail_msg("the daemon started for the change (pid %d) still "
+			 "runs %d ms after passwd exited",
+			 (int)pid, EXIT_TIMEOUT_MS);
+	client_free(&c);
+}
+
+static void
+passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running(
+    void **state)
+{
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized(); /* passwd is set-user-ID */
+	machine_for_alice(20000);
+	auto_start_on_the_password_line();
+	session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
+
+	run_passwd(&c, passwd_change);
+
+	assert_done(&c, 3);
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(&c, NEW_PW, LOCKED_OR_NOT);
+	/* passwd has exited: a daemon to be stopped would be gone by now. */
+	assert_running(&c);
+	client_free(&c);
+}
+
+/* ---- setup and teardown ---- */
+
+/*
+ * A daemon that the module starts to stay is orphaned at once (a double
+ * fork), and one that it starts for a change alone is its host's child
+ * until the host exits: this process adopts either, so that a case can see
+ * it exit and the teardown can reap it (pid 1 may not).
+ */
+static int setup(void **state)
+{
+	host_before = host_files();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	return suite_setup(state);
+}
+
+/* Every process of alice here killed and reaped, the host as it was. */
+static int teardown(void **state)
+{
+	pid_t pids[32];
+	size_t n;
+	gchar *after;
+	int r;
+
+	fake_daemon_kill(&t_alice);
+	fake_daemons_stop();
+	n = processes_of(t_alice.uid, pids, 32);
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		if (parent_of(pids[i]) == getpid())
+			waitpid(pids[i], NULL, 0);
+	r = t_case_teardown(state);
+	unmount_private();
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	after = host_files();
+	if (strcmp(after, host_before)) {
+		fprintf(stderr,
+			"the host's files changed; before:\n%s\nafter:\n%s",
+			host_before, after);
+		r = -1;
+	}
+	g_free(after);
+	g_free(host_before);
+	return r;
+}
+
+#define REAL_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+const struct CMUnitTest real_login_tests[] = {
+    REAL_CASE(expired_password_at_console_login_with_the_daemon_up),
+    REAL_CASE(expired_password_at_console_login_with_no_daemon_running),
+    REAL_CASE(expired_password_at_console_login_before_the_session_bus_exists),
+    REAL_CASE(passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started),
+    REAL_CASE(
+	passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running),
+};
+const size_t real_login_tests_count = N_ELEMS(real_login_tests);
