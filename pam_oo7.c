@@ -87,6 +87,12 @@
 
 #define OO7_EXPORT __attribute__((visibility("default")))
 
+/* The Makefile passes its VERSION; a build without it still says so. */
+#ifndef PAM_OO7_VERSION
+#define PAM_OO7_VERSION "unknown"
+#endif
+#define OO7_VERSION_KEY "pam_oo7_version_logged"
+
 #define OO7_STASH_KEY "pam_oo7_authtok"
 #define OO7_ENV_SOCKET "OO7_PAM_SOCKET"
 #define OO7_TIMEOUT_DEFAULT_MS 2000U
@@ -420,6 +426,18 @@ static bool parse_one(struct oo7_opts *o, const char *arg)
 	return true;
 }
 
+/* With debug, the first hook of a handle says which pam_oo7 it is. */
+static void log_version_once(pam_handle_t *pamh, const struct oo7_opts *o)
+{
+	const void *logged = NULL;
+
+	if (pam_get_data(pamh, OO7_VERSION_KEY, &logged) == PAM_SUCCESS &&
+	    logged)
+		return;
+	debug_log(pamh, o, "pam_oo7 %s", PAM_OO7_VERSION);
+	pam_set_data(pamh, OO7_VERSION_KEY, (void *)OO7_VERSION_KEY, NULL);
+}
+
 /* Pointers in *o point into argv, which libpam keeps for the whole call. */
 static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 		       struct oo7_opts *o)
@@ -433,6 +451,8 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 			oo7_log(pamh, LOG_ERR,
 				"Ignoring unknown or invalid option: %s",
 				argv[i]);
+	if (o->debug)
+		log_version_once(pamh, o);
 }
 
 /* True when only_if= is unset or names the PAM service of this handle. */
@@ -1174,6 +1194,28 @@ static bool parse_reply(enum oo7_encoding enc, const uint8_t *b, size_t n,
 }
 
 /*
+ * A reply that is not (bs) in our encoding; when it is in the other one,
+ * the daemon and encoding= disagree, and the log says which to set.
+ */
+static void log_malformed(pam_handle_t *pamh, enum oo7_encoding enc,
+			  const uint8_t *b, size_t n)
+{
+	enum oo7_encoding other =
+	    enc == OO7_ENC_DBUS ? OO7_ENC_GVARIANT : OO7_ENC_DBUS;
+	struct oo7_reply reply;
+
+	if (parse_reply(other, b, n, &reply))
+		oo7_log(pamh, LOG_WARNING,
+			"The daemon replied in %s marshalling: set "
+			"encoding=%s",
+			other == OO7_ENC_DBUS ? "D-Bus" : "GVariant",
+			other == OO7_ENC_DBUS ? "dbus" : "gvariant");
+	else
+		oo7_log(pamh, LOG_WARNING,
+			"Ignoring a malformed reply from the daemon");
+}
+
+/*
  * Waits for the daemon to close (oo7 0.6) or to answer (0.7 and later), and
  * logs a refusal. It never changes what the hook returns.
  */
@@ -1186,6 +1228,13 @@ static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 	int r;
 
 	r = recv_full(c->fd, buf, 4, &got, c->deadline);
+	if (r == 0 && got == 0 && o->encoding == OO7_ENC_GVARIANT) {
+		oo7_log(pamh, LOG_WARNING,
+			"The daemon closed without a reply, as oo7 0.6 does; "
+			"a daemon that reads GVariant always replies: set "
+			"encoding=dbus (the default)");
+		return;
+	}
 	if (r == 0 && got == 0) {
 		debug_log(pamh, o, "The daemon closed without a reply");
 		return;
@@ -1196,10 +1245,11 @@ static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (r < 0)
 		oo7_log(pamh, LOG_WARNING, "No reply from the daemon: %s",
 			strerror(-r));
-	else if (got != len || len == 0 || len > sizeof(buf) ||
-		 !parse_reply(o->encoding, buf, len, &reply))
+	else if (got != len || len == 0 || len > sizeof(buf))
 		oo7_log(pamh, LOG_WARNING,
 			"Ignoring a malformed reply from the daemon");
+	else if (!parse_reply(o->encoding, buf, len, &reply))
+		log_malformed(pamh, o->encoding, buf, len);
 	else if (!reply.ok)
 		/* bounded by the log line; escaped by oo7_log */
 		oo7_log(pamh, LOG_WARNING, "The daemon could not %s: %.*s",

@@ -490,6 +490,76 @@ static void truncated_reply_is_refused(void **state)
 	raw_reply_is_refused(cut, sizeof(cut));
 }
 
+/* ---- encoding= against the daemon's ---- */
+
+/*
+ * encoding=gvariant against oo7 0.6, which reads D-Bus and closes without
+ * a word: a daemon that reads GVariant always replies, so the module can
+ * tell, and says what to set.
+ */
+static void
+gvariant_against_a_daemon_that_never_replies_says_set_dbus(void **state)
+{
+	(void)state;
+	stack("encoding=gvariant");
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_logged("<84>"); /* LOG_AUTHPRIV | LOG_WARNING */
+	assert_logged("The daemon closed without a reply, as oo7 0.6 does; "
+		      "a daemon that reads GVariant always replies: set "
+		      "encoding=dbus (the default)");
+}
+
+/* encoding=dbus (the default) against a daemon that replies in GVariant. */
+static void dbus_against_a_gvariant_daemon_says_set_gvariant(void **state)
+{
+	(void)state;
+	stack_default();
+	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
+		   .behaviour = LISTENER_REPLY, .gvariant = true,
+		   .reply_ok = false,
+		   .reply_msg = "cannot decode the request"));
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_logged("The daemon replied in GVariant marshalling: set "
+		      "encoding=gvariant");
+}
+
+/* encoding=gvariant against a daemon that replies in D-Bus marshalling. */
+static void gvariant_against_a_dbus_daemon_says_set_dbus(void **state)
+{
+	(void)state;
+	stack("encoding=gvariant");
+	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
+		   .behaviour = LISTENER_REPLY, .gvariant = false,
+		   .reply_ok = false,
+		   .reply_msg = "cannot decode the request"));
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_logged("The daemon replied in D-Bus marshalling: set "
+		      "encoding=dbus");
+}
+
+/* encoding=dbus against oo7 0.6: closing without a reply is normal. */
+static void dbus_against_a_daemon_that_never_replies_warns_nothing(void **state)
+{
+	(void)state;
+	stack_default();
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_not_logged("encoding=");
+	assert_not_logged("<84>");
+}
+
 const struct CMUnitTest delivery_tests[] = {
     T(xdg_runtime_dir_from_pam_env_comes_first),
     T(xdg_runtime_dir_of_the_process_is_not_used),
@@ -519,6 +589,10 @@ const struct CMUnitTest delivery_tests[] = {
     T(daemon_confirmation_in_dbus_is_quiet),
     T(daemon_confirmation_in_gvariant_is_quiet),
     T(malformed_reply_is_logged),
+    T(gvariant_against_a_daemon_that_never_replies_says_set_dbus),
+    T(dbus_against_a_gvariant_daemon_says_set_gvariant),
+    T(gvariant_against_a_dbus_daemon_says_set_dbus),
+    T(dbus_against_a_daemon_that_never_replies_warns_nothing),
     T(oversized_reply_is_refused),
     T(truncated_reply_is_refused),
 };
