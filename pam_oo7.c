@@ -451,7 +451,7 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 			oo7_log(pamh, LOG_ERR,
 				"Ignoring unknown or invalid option: %s",
 				argv[i]);
-	if (o->debug)
+	if (o->debug && pamh) /* pamh: NULL only in fuzz_options */
 		log_version_once(pamh, o);
 }
 
@@ -1943,10 +1943,13 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 		refuse_kept(pamh, &req, kept);
 		return;
 	}
-	if (!kept && !o->auto_start) {
-		debug_log(pamh, o, "No password kept by auth; nothing sent");
+	if (!kept)
+		debug_log(pamh, o,
+			  "No password kept by auth (none was typed, or auth "
+			  "ran in another process, as sshd's "
+			  "keyboard-interactive does); nothing to send");
+	if (!kept && !o->auto_start)
 		return;
-	}
 	if (kept) {
 		kept_request(kept, &req);
 		r = send_kept(pamh, o, &req, NULL, deadline);

@@ -4,7 +4,7 @@
 set -eu
 pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev \
 libglib2.0-dev libcmocka-dev libcrypt-dev pamtester libpam-wrapper mandoc groff-base valgrind clang libfuzzer-14-dev \
-util-linux mmdebstrap sudo opendoas login passwd"
+util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dpkg-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -39,7 +39,7 @@ IDENTITY_CC32 ?= $(IDENTITY_GCC) -m32 --sysroot=$(IDENTITY_ROOT) \
 IDENTITY_LD32 = $(IDENTITY_ROOT)/lib/ld-linux.so.2 --library-path \
 	$(IDENTITY_ROOT)/lib/i386-linux-gnu:$(IDENTITY_ROOT)/usr/lib/i386-linux-gnu
 IDENTITY_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Wformat=2 -Wshadow \
-	-Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings -Werror
+	-Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings $(WERROR)
 IDENTITY_SOFLAGS = -fPIC -fvisibility=hidden -shared
 
 .PHONY: check-identity check-identity-32

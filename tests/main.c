@@ -24,6 +24,8 @@ static const struct {
     {sudo_tests, &sudo_tests_count},
     {keyring_tests, &keyring_tests_count},
     {real_login_tests, &real_login_tests_count},
+    {greeters_tests, &greeters_tests_count},
+    {ssh_tests, &ssh_tests_count},
     {clients_tests, &clients_tests_count},
 };
 

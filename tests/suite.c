@@ -780,15 +780,19 @@ void skip_if_the_module_is_sanitized(void)
 		skip();
 }
 
-void stacks_from_the_shipped_profile(void)
+void private_pam_config(void)
 {
-	gchar *session, *noninteractive;
-
 	bind_copy("/etc/pam.d", "pam.d");
 	bind_copy("/usr/share/pam-configs", "pam-configs");
 	bind_copy("/var/lib/pam", "var-lib-pam");
 	bind_copy("/var/cache/debconf", "debconf");
 	bind_copy(SECUREDIR, "security");
+}
+
+void shipped_profile_applied(void)
+{
+	gchar *session, *noninteractive;
+
 	assert_int_equal(runf("cp %s %s/pam_oo7.so && make -s "
 			      "--no-print-directory -C %s install-pam-config "
 			      "DESTDIR= >/dev/null",
@@ -808,6 +812,12 @@ void stacks_from_the_shipped_profile(void)
 	g_free(noninteractive);
 }
 
+void stacks_from_the_shipped_profile(void)
+{
+	private_pam_config();
+	shipped_profile_applied();
+}
+
 void daemon_where_auto_start_looks(void)
 {
 	char opts[700], up[300], work[300];
@@ -823,6 +833,69 @@ void daemon_where_auto_start_looks(void)
 			      "chmod 0755 %s",
 			      FAKE_DAEMON, DAEMON_PATH, DAEMON_PATH),
 			 0);
+}
+
+/* text in place of path's contents, the file's owner and mode kept. */
+void rewrite(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* A private /var/log with the files that login and pam_lastlog write. */
+void private_var_log(void)
+{
+	mount_over("tmpfs", "/var/log", "tmpfs", "mode=0755");
+	assert_int_equal(runf("cd /var/log && touch wtmp btmp lastlog faillog "
+			      "&& chmod 0664 wtmp lastlog && chmod 0660 btmp"),
+			 0);
+}
+
+/*
+ * pam_oo7's line of this type in a stack that pam-auth-update generated
+ * (which ends it with a space), with before and after around it.
+ */
+void around_the_module_line(const char *file, const char *type,
+			    const char *before, const char *after)
+{
+	gchar *text = read_text(file);
+	gchar **lines = g_strsplit(text, "\n", -1), *edited;
+	int n = 0;
+
+	for (gchar **l = lines; *l; l++)
+		if (g_str_has_prefix(*l, type) && strstr(*l, "pam_oo7.so")) {
+			gchar *line =
+			    g_strconcat(before, g_strchomp(*l), after, NULL);
+
+			g_free(*l);
+			*l = line;
+			n++;
+		}
+	if (n != 1)
+		fail_msg("want one %s line of pam_oo7 in %s:\n%s", type, file,
+			 text);
+	edited = g_strjoinv("\n", lines);
+	rewrite(file, edited);
+	g_free(edited);
+	g_strfreev(lines);
+	g_free(text);
+}
+
+gchar *files_state(const char *paths)
+{
+	gchar *cmd = g_strdup_printf(
+	    "sh -c 'find %1$s -printf \"%%p %%s %%m %%T@\\n\" 2>&1 | sort; "
+	    "find %1$s -type f -exec sha256sum {} + 2>&1 | sort'",
+	    paths);
+	gchar *out = NULL;
+
+	if (!g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL))
+		out = g_strdup("(find failed)");
+	g_free(cmd);
+	return out;
 }
 
 /* The real uid of pid, if it runs in this mount namespace; else -1. */

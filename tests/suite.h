@@ -36,6 +36,10 @@ extern const struct CMUnitTest keyring_tests[];
 extern const size_t keyring_tests_count;
 extern const struct CMUnitTest real_login_tests[];
 extern const size_t real_login_tests_count;
+extern const struct CMUnitTest greeters_tests[];
+extern const size_t greeters_tests_count;
+extern const struct CMUnitTest ssh_tests[];
+extern const size_t ssh_tests_count;
 extern const struct CMUnitTest clients_tests[];
 extern const size_t clients_tests_count;
 
@@ -224,11 +228,30 @@ void skip_if_the_module_is_sanitized(void);
 /*
  * The real pam-auth-update with the profile of make install-pam-config, the
  * module under test in a private copy of the security folder; private
- * copies of all that it writes.
+ * copies of all that it writes. The same in two steps: the private copies
+ * (the stock stacks, as the host has them), then the module and its profile
+ * added to them.
  */
 void stacks_from_the_shipped_profile(void);
+void private_pam_config(void);
+void shipped_profile_applied(void);
 /* The fake daemon at DAEMON_PATH, in an overlay on /usr. */
 void daemon_where_auto_start_looks(void);
+/* text in place of path's contents, the file's owner and mode kept. */
+void rewrite(const char *path, const char *text);
+/* A private /var/log with the files that login and pam_lastlog write. */
+void private_var_log(void);
+/*
+ * pam_oo7's line of this type in a stack that pam-auth-update generated
+ * (which ends it with a space), with before and after around it.
+ */
+void around_the_module_line(const char *file, const char *type,
+			    const char *before, const char *after);
+/*
+ * Names, sizes, modes, times and contents of the files under paths (a
+ * shell word list), to compare a case's before and after; g_free it.
+ */
+gchar *files_state(const char *paths);
 /* The processes of uid in this namespace (at most max); their count. */
 size_t processes_of(uid_t uid, pid_t *pids, size_t max);
 

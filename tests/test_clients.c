@@ -114,14 +114,19 @@ static void unmount_all(const char *const *dirs)
 /* The real pam-auth-update, on private copies of everything it writes. */
 static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 {
-	const char *const mounted[] = {"/etc/pam.d",   "/usr/share/pam-configs",
-				       "/var/lib/pam", SECUREDIR,
-				       "/etc/shadow",  NULL};
+	/* pam-auth-update writes its choice to debconf's database too. */
+	const char *const mounted[] = {"/etc/pam.d",
+				       "/usr/share/pam-configs",
+				       "/var/lib/pam",
+				       "/var/cache/debconf",
+				       SECUREDIR,
+				       "/etc/shadow",
+				       NULL};
 	gchar *auth = NULL, *session = NULL, *password = NULL;
 	char copy[300];
 
 	(void)state;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		snprintf(copy, sizeof(copy), "%s", t_path("copy%d", i));
 		private_copy(mounted[i], copy);
 	}

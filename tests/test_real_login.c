@@ -73,16 +73,6 @@ static gchar *host_files(void)
 
 /* ---- the machine, privately ---- */
 
-/* text in place of path's contents, the file's owner and mode kept. */
-static void rewrite(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-}
-
 /* old in path's text, once, made new. */
 static void edit(const char *path, const char *old, const char *new)
 {
@@ -128,15 +118,6 @@ static void private_etc_with_alice(long lastchg)
 	g_free(hash);
 }
 
-/* A private /var/log with the files that login and pam_lastlog write. */
-static void private_var_log(void)
-{
-	mount_over("tmpfs", "/var/log", "tmpfs", "mode=0755");
-	assert_int_equal(runf("cd /var/log && touch wtmp btmp lastlog faillog "
-			      "&& chmod 0664 wtmp lastlog && chmod 0660 btmp"),
-			 0);
-}
-
 /* Everything of the machine that login and passwd need, privately. */
 static void machine_for_alice(long lastchg)
 {
@@ -145,36 +126,6 @@ static void machine_for_alice(long lastchg)
 	stacks_from_the_shipped_profile();
 	private_var_log();
 	t_runtime_dir(&t_alice);
-}
-
-/*
- * pam_oo7's line of this type in a stack that pam-auth-update generated
- * (which ends it with a space), with before and after around it.
- */
-static void around_the_module_line(const char *file, const char *type,
-				   const char *before, const char *after)
-{
-	gchar *text = read_text(file);
-	gchar **lines = g_strsplit(text, "\n", -1), *edited;
-	int n = 0;
-
-	for (gchar **l = lines; *l; l++)
-		if (g_str_has_prefix(*l, type) && strstr(*l, "pam_oo7.so")) {
-			gchar *line =
-			    g_strconcat(before, g_strchomp(*l), after, NULL);
-
-			g_free(*l);
-			*l = line;
-			n++;
-		}
-	if (n != 1)
-		fail_msg("want one %s line of pam_oo7 in %s:\n%s", type, file,
-			 text);
-	edited = g_strjoinv("\n", lines);
-	rewrite(file, edited);
-	g_free(edited);
-	g_strfreev(lines);
-	g_free(text);
 }
 
 static void auto_start_on_the_password_line(void)

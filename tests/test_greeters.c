@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Desktop greeters (issue 12): the PAM files that Debian 12 ships for GDM
+ * (gdm-password, package gdm3), LightDM, SDDM and greetd, taken from the
+ * packages without installing them (tests/Makefile downloads them into
+ * build/greeters and takes out only ./etc/pam.d), with pam_gnome_keyring's
+ * module installed as on a desktop (libpam-gnome-keyring, tests/deps.sh).
+ *
+ * Each greeter logs alice in through pamtester with the calls it makes
+ * (GDM, LightDM, SDDM and greetd alike): pam_authenticate, pam_acct_mgmt,
+ * pam_setcred(PAM_ESTABLISH_CRED), pam_open_session, and at logout
+ * pam_close_session (their pam_setcred(PAM_DELETE_CRED) after it is a flag
+ * that pamtester cannot pass). The real pam_unix checks her password in a
+ * private /etc/shadow. The login runs twice: on the stock common-* files,
+ * then on those that the real pam-auth-update makes from the shipped
+ * profile. Every result is the same, and the module adds exactly one frame:
+ * the unlock with her password, from the PAM host, as root.
+ *
+ * Everything a case changes is a private copy, bind-mounted in the tests'
+ * namespace and unmounted when the case ends: /etc/pam.d (with the
+ * greeter's file), /etc/shadow, the PAM security folder,
+ * /usr/share/pam-configs, /var/lib/pam, /var/cache/debconf, and /var/log
+ * (greetd includes login, whose pam_lastlog writes lastlog and wtmp), new
+ * for each login so that the second one is not told of the first. Each case
+ * checks that the host's files are as they were.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <crypt.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include <glib.h>
+
+#include "suite.h"
+
+#define PW "hunter2"
+/* The host's files that a case must leave as they were. */
+#define HOST_FILES                                                             \
+	"/etc/shadow /etc/pam.d /usr/share/pam-configs /var/lib/pam "          \
+	"/var/cache/debconf /var/log/wtmp /var/log/btmp "                      \
+	"/var/log/lastlog " SECUREDIR
+
+/* What these files were when the case began. */
+static gchar *host_before;
+
+/* Names, sizes, modes, times and contents of HOST_FILES. */
+static gchar *host_files(void)
+{
+	gchar *out = NULL;
+
+	if (!g_spawn_command_line_sync(
+		"sh -c 'find " HOST_FILES " -printf \"%p %s %m %T@\\n\" "
+		"2>&1 | sort; find " HOST_FILES " -type f -exec sha256sum "
+		"{} + 2>&1 | sort'",
+		&out, NULL, NULL, NULL))
+		return g_strdup("(find failed)");
+	return out;
+}
+
+/* ---- the machine, privately ---- */
+
+/* The greeter's file from its package, in the private /etc/pam.d. */
+static void greeter_file_in_place(const char *service)
+{
+	gchar *from = g_strdup_printf("%s/etc/pam.d/%s", GREETERS_DIR, service);
+	gchar *to = g_strdup_printf("/etc/pam.d/%s", service);
+	gchar *text = NULL;
+
+	if (!g_file_get_contents(from, &text, NULL, NULL))
+		fail_msg("no %s: make -C tests greeters downloads it", from);
+	assert_true(g_file_set_contents(to, text, -1, NULL));
+	assert_int_equal(chmod(to, 0644), 0);
+	g_free(text);
+	g_free(to);
+	g_free(from);
+}
+
+/* pam_gnome_keyring's module, which every greeter's file names. */
+static void gnome_keyring_module_present(void)
+{
+	if (access(SECUREDIR "/pam_gnome_keyring.so", R_OK) < 0)
+		fail_msg("no " SECUREDIR "/pam_gnome_keyring.so: "
+			 "libpam-gnome-keyring, see tests/deps.sh");
+}
+
+/* A private /etc/shadow with alice's password. */
+static void shadow_with_alice(void)
+{
+	gchar *host = read_text("/etc/shadow");
+	gchar *text = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", host,
+				      crypt(PW, "$6$pamoo7greet$"));
+
+	bind_text("/etc/shadow", "shadow", text, 0640);
+	g_free(text);
+	g_free(host);
+}
+
+/* ---- the login ---- */
+
+/*
+ * Every process of alice here killed and reaped, but keep (-1: none).
+ * pam_gnome_keyring's auto_start runs gnome-keyring-daemon as her where it
+ * is installed, which leaves its starter at once: this process adopts it
+ * (PR_SET_CHILD_SUBREAPER, see setup), so that no zombie is left.
+ */
+static void no_process_of_alice_but(pid_t keep)
+{
+	pid_t pids[16];
+	size_t n = processes_of(t_alice.uid, pids, N_ELEMS(pids));
+
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] != keep)
+			kill(pids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] != keep && parent_of(pids[i]) == getpid())
+			waitpid(pids[i], NULL, 0);
+}
+
+/*
+ * What a greeter calls, as pamtester's operations; -v has it say each
+ * operation and its result.
+ */
+#define GREETER_OPS                                                            \
+	"authenticate", "acct_mgmt", "setcred(PAM_ESTABLISH_CRED)",            \
+	    "open_session", "close_session"
+
+/*
+ * In the child: pamtester, as root with the environment of a service (and
+ * under make check-asan, the sanitizer's runtime that the module needs).
+ */
+static void exec_pamtester(const char *service)
+{
+	const char *argv[] = {"/usr/bin/pamtester", "-v", service, "alice",
+			      GREETER_OPS,	    NULL};
+	const char *env[8] = {"PATH=/usr/bin:/bin", "LANG=C"};
+	const char *const pass[] = {"LD_PRELOAD", "ASAN_OPTIONS",
+				    "UBSAN_OPTIONS"};
+	size_t n = 2;
+
+	t_preload(NULL);
+	for (size_t i = 0; i < N_ELEMS(pass); i++)
+		if (getenv(pass[i]))
+			env[n++] =
+			    g_strdup_printf("%s=%s", pass[i], getenv(pass[i]));
+	execve(argv[0], (char *const *)argv, (char *const *)env);
+	_exit(127);
+}
+
+/*
+ * alice logs in through service, her password on pamtester's stdin, with a
+ * new private /var/log; then no process of hers is left but her listener.
+ */
+static void greeter_login(struct client *c, const char *service, pid_t listener)
+{
+	int in[2], out[2], err[2];
+
+	private_var_log();
+	client_init(c);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 ||
+		    dup2(err[1], 2) < 0)
+			_exit(126);
+		exec_pamtester(service);
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	assert_int_equal(write(in[1], PW "\n", strlen(PW) + 1),
+			 (ssize_t)strlen(PW) + 1);
+	close(in[1]);
+	collect(c, out[0], err[0], NULL);
+	close(out[0]);
+	close(err[0]);
+	no_process_of_alice_but(listener);
+}
+
+/*
+ * The same exit code and output, and both logins done. What differs goes to
+ * stderr whole: cmocka's message would cut it.
+ */
+static void assert_same_results(const struct client *stock,
+				const struct client *with)
+{
+	if (stock->status == 0 && with->status == 0 &&
+	    !strcmp(stock->out->str, with->out->str) &&
+	    !strcmp(stock->err->str, with->err->str))
+		return;
+	fprintf(stderr,
+		"--- stock stacks: exit %d, stdout:\n%s\nstderr:\n%s\n"
+		"--- with pam_oo7: exit %d, stdout:\n%s\nstderr:\n%s\n"
+		"--- log:\n%s",
+		stock->status, stock->out->str, stock->err->str, with->status,
+		with->out->str, with->err->str, t_logs());
+	fail_msg("the logins did not both succeed alike (above)");
+}
+
+/*
+ * A login through service on the stock stacks, then on those of the
+ * shipped profile: the same results, and one unlock frame from pamtester.
+ */
+static void greeter_login_delivers_exactly_one_frame(const char *service)
+{
+	struct client stock, with;
+	pid_t listener;
+
+	private_pam_config();
+	greeter_file_in_place(service);
+	gnome_keyring_module_present();
+	shadow_with_alice();
+	listener = t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	greeter_login(&stock, service, listener);
+	assert_no_frame();
+	shipped_profile_applied();
+
+	greeter_login(&with, service, listener);
+
+	assert_same_results(&stock, &with);
+	host_pid = with.pid;
+	assert_frame(false, 0, "alice", "", 0, PW, strlen(PW));
+	assert_not_logged(PW);
+	client_free(&stock);
+	client_free(&with);
+}
+
+/* ---- the greeters ---- */
+
+static void gdm_password_login_delivers_exactly_one_frame(void **state)
+{
+	(void)state;
+	greeter_login_delivers_exactly_one_frame("gdm-password");
+}
+
+static void lightdm_login_delivers_exactly_one_frame(void **state)
+{
+	(void)state;
+	greeter_login_delivers_exactly_one_frame("lightdm");
+}
+
+static void sddm_login_delivers_exactly_one_frame(void **state)
+{
+	(void)state;
+	greeter_login_delivers_exactly_one_frame("sddm");
+}
+
+/* greetd's file includes login's, from the login package. */
+static void greetd_login_delivers_exactly_one_frame(void **state)
+{
+	(void)state;
+	greeter_login_delivers_exactly_one_frame("greetd");
+}
+
+/* ---- setup and teardown ---- */
+
+static int setup(void **state)
+{
+	host_before = host_files();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	return suite_setup(state);
+}
+
+/* No process of alice left here, the mounts undone, the host as it was. */
+static int teardown(void **state)
+{
+	gchar *after;
+	int r;
+
+	no_process_of_alice_but(-1);
+	r = t_case_teardown(state);
+	unmount_private();
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	after = host_files();
+	if (strcmp(after, host_before)) {
+		fprintf(stderr,
+			"the host's files changed; before:\n%s\nafter:\n%s",
+			host_before, after);
+		r = -1;
+	}
+	g_free(after);
+	g_free(host_before);
+	return r;
+}
+
+#define GREETER_CASE(name)                                                     \
+	cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+const struct CMUnitTest greeters_tests[] = {
+    GREETER_CASE(gdm_password_login_delivers_exactly_one_frame),
+    GREETER_CASE(lightdm_login_delivers_exactly_one_frame),
+    GREETER_CASE(sddm_login_delivers_exactly_one_frame),
+    GREETER_CASE(greetd_login_delivers_exactly_one_frame),
+};
+const size_t greeters_tests_count = N_ELEMS(greeters_tests);
