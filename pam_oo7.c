@@ -1807,12 +1807,21 @@ struct oo7_bus_answer {
 	char error[OO7_BUS_NAME_MAX + 1]; /* a D-Bus error name */
 };
 
-/* A message being read: its header fields, and where its body is. */
+/*
+ * Bytes of a message, in the byte order its first byte names: a bus writes
+ * in its host's, 'B' on a big-endian one (s390x).
+ */
+struct oo7_bus_in {
+	const uint8_t *b;
+	size_t n;
+	bool big;
+};
+
+/* A message being read: its header fields, and its body. */
 struct oo7_bus_msg {
 	uint8_t type;
 	uint32_t reply_serial;
-	const uint8_t *body;
-	size_t body_len;
+	struct oo7_bus_in body;
 	char signature[8];
 	char error[OO7_BUS_NAME_MAX + 1];
 };
@@ -1896,13 +1905,24 @@ static void bus_call(struct oo7_frame *f, uint32_t serial, const char *member,
 	bus_set_u32(f, 4, f->len - body_at);
 }
 
-/* Reads a u32 at *at, aligned to 4 first, within n bytes. */
-static bool bus_get_u32(const uint8_t *b, size_t n, size_t *at, uint32_t *v)
+/* The u32 at offset at of in, in the message's byte order. */
+static uint32_t bus_u32(const struct oo7_bus_in *in, size_t at)
+{
+	const uint8_t *p = in->b + at;
+
+	if (!in->big)
+		return get_le32(p);
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Reads a u32 at *at, aligned to 4 first, within in. */
+static bool bus_get_u32(const struct oo7_bus_in *in, size_t *at, uint32_t *v)
 {
 	*at = (*at + 3) & ~(size_t)3;
-	if (*at + 4 > n)
+	if (*at + 4 > in->n)
 		return false;
-	*v = get_le32(b + *at);
+	*v = bus_u32(in, *at);
 	*at += 4;
 	return true;
 }
@@ -1911,16 +1931,18 @@ static bool bus_get_u32(const uint8_t *b, size_t n, size_t *at, uint32_t *v)
  * Reads a string (s, o: u32 length; g: u8 length) at *at into out (when
  * out is given, OO7_BUS_NAME_MAX + 1 bytes), checking its length and NUL.
  */
-static bool bus_get_string(const uint8_t *b, size_t n, size_t *at, char type,
+static bool bus_get_string(const struct oo7_bus_in *in, size_t *at, char type,
 			   char *out)
 {
+	const uint8_t *b = in->b;
+	size_t n = in->n;
 	uint32_t len;
 
 	if (type == 'g') {
 		if (*at >= n)
 			return false;
 		len = b[(*at)++];
-	} else if (!bus_get_u32(b, n, at, &len)) {
+	} else if (!bus_get_u32(in, at, &len)) {
 		return false;
 	}
 	if (len > n || *at + len + 1 > n || b[*at + len] ||
@@ -1936,28 +1958,29 @@ static bool bus_get_string(const uint8_t *b, size_t n, size_t *at, char type,
 }
 
 /* One header field; only the types the bus driver's replies carry. */
-static bool bus_get_field(const uint8_t *b, size_t n, size_t *at,
+static bool bus_get_field(const struct oo7_bus_in *in, size_t *at,
 			  struct oo7_bus_msg *m)
 {
+	const uint8_t *b = in->b;
 	uint8_t code;
 	char type;
 	uint32_t u;
 
 	*at = (*at + 7) & ~(size_t)7;
-	if (*at + 4 > n || b[*at + 1] != 1 || b[*at + 3] != 0)
+	if (*at + 4 > in->n || b[*at + 1] != 1 || b[*at + 3] != 0)
 		return false;
 	code = b[*at];
 	type = (char)b[*at + 2];
 	*at += 4;
 	if (type == 'u')
-		return bus_get_u32(b, n, at, code == 5 ? &m->reply_serial : &u);
+		return bus_get_u32(in, at, code == 5 ? &m->reply_serial : &u);
 	if (type == 's' || type == 'o')
-		return bus_get_string(b, n, at, type,
+		return bus_get_string(in, at, type,
 				      code == 4 ? m->error : NULL);
 	if (type == 'g') {
 		char sig[OO7_BUS_NAME_MAX + 1];
 
-		if (!bus_get_string(b, n, at, type, sig))
+		if (!bus_get_string(in, at, type, sig))
 			return false;
 		if (code == 8 && strlen(sig) >= sizeof(m->signature))
 			return false;
@@ -1975,15 +1998,16 @@ static bool bus_get_field(const uint8_t *b, size_t n, size_t *at,
  */
 static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
 {
+	struct oo7_bus_in in = {.b = b, .n = n, .big = n && b[0] == 'B'};
 	uint32_t body_len, fields_len;
 	size_t at = 16, end, total;
 
 	if (n < 16)
 		return 0;
-	if (b[0] != 'l' || b[3] != 1)
+	if ((b[0] != 'l' && b[0] != 'B') || b[3] != 1)
 		return -EBADMSG;
-	body_len = get_le32(b + 4);
-	fields_len = get_le32(b + 12);
+	body_len = bus_u32(&in, 4);
+	fields_len = bus_u32(&in, 12);
 	if (fields_len > OO7_BUS_READ_MAX || body_len > OO7_BUS_READ_MAX)
 		return -EBADMSG;
 	end = 16 + fields_len;
@@ -1993,11 +2017,12 @@ static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
 	if (n < total)
 		return 0;
 	*m = (struct oo7_bus_msg){.type = b[1]};
+	in.n = end; /* the fields, within the header */
 	while (at < end)
-		if (!bus_get_field(b, end, &at, m))
+		if (!bus_get_field(&in, &at, m))
 			return -EBADMSG;
-	m->body = b + total - body_len;
-	m->body_len = body_len;
+	m->body = (struct oo7_bus_in){
+	    .b = b + total - body_len, .n = body_len, .big = in.big};
 	return (ssize_t)total;
 }
 
@@ -2111,9 +2136,9 @@ static int bus_reply_u32(struct oo7_bus_conn *c, uint32_t serial, uint32_t *v,
 		memcpy(a->error, m.error, sizeof(a->error));
 		return -ENOENT;
 	}
-	if (strcmp(m.signature, "u") || m.body_len < 4)
+	if (strcmp(m.signature, "u") || m.body.n < 4)
 		return -EBADMSG;
-	*v = get_le32(m.body);
+	*v = bus_u32(&m.body, 0);
 	return 0;
 }
 
@@ -2127,7 +2152,7 @@ static void bus_ask_owner(struct oo7_bus_conn *c, struct oo7_bus_answer *a)
 	if (bus_send_call(c, 3, "GetNameOwner", &secrets) < 0 ||
 	    bus_await(c, 3, &m) < 0 || m.type != 2 ||
 	    strcmp(m.signature, "s") ||
-	    !bus_get_string(m.body, m.body_len, &at, 's', a->owner)) {
+	    !bus_get_string(&m.body, &at, 's', a->owner)) {
 		a->owner[0] = '\0';
 		return;
 	}

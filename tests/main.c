@@ -24,6 +24,7 @@ static const struct {
     {sudo_tests, &sudo_tests_count},
     {keyring_tests, &keyring_tests_count},
     {real_login_tests, &real_login_tests_count},
+    {bus_tests, &bus_tests_count},
     {clients_tests, &clients_tests_count},
 };
 

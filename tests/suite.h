@@ -36,6 +36,8 @@ extern const struct CMUnitTest keyring_tests[];
 extern const size_t keyring_tests_count;
 extern const struct CMUnitTest real_login_tests[];
 extern const size_t real_login_tests_count;
+extern const struct CMUnitTest bus_tests[];
+extern const size_t bus_tests_count;
 extern const struct CMUnitTest clients_tests[];
 extern const size_t clients_tests_count;
 
