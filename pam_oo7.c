@@ -26,8 +26,10 @@
  * PAM_IGNORE from auth and setcred, PAM_SUCCESS from session and password),
  * never logs a password, and gives one only to a listener whose SO_PEERCRED
  * is the PAM user's uid, reached with the user's own filesystem rights.
- * With auto_start, when no daemon answers, it starts one as the user (a
- * double fork: the host keeps no child), the password on its stdin.
+ * With auto_start, when no daemon answers, it has one started: by the
+ * user's session bus (the service manager's oo7-daemon.service), or forked
+ * as the user (a double fork: the host keeps no child) with the password on
+ * its stdin.
  *
  *	auth     optional pam_oo7.so
  *	session  optional pam_oo7.so auto_start
@@ -52,8 +54,10 @@
  *                                   connect_socket, check_peer, send_frame,
  *                                   restore_creds
  *                 -> read_reply
- *   start_daemon -> prepare_spawn, fork_lasting | fork_for_this_call
- *                   -> exec_daemon, report_start
+ *   start_daemon -> start_through_bus -> ask_bus -> (a child, as the user)
+ *                   bus_auth, bus_call, bus_await: StartServiceByName
+ *                 | fork_start -> prepare_spawn, fork_lasting |
+ *                   fork_for_this_call -> exec_daemon, report_start
  */
 
 #define _GNU_SOURCE
@@ -105,6 +109,11 @@
 #define OO7_LOG_LINE_MAX 1024U
 /* While a daemon starts, how often to look for its socket. */
 #define OO7_START_POLL_NS 10000000U
+/* The session bus: the name oo7 activates, and bounds of what we read. */
+#define OO7_BUS_SECRETS "org.freedesktop.secrets"
+#define OO7_BUS_NAME_MAX 255U
+#define OO7_BUS_MSG_MAX 512U
+#define OO7_BUS_READ_MAX 4096U
 /* What a daemon started for a change gets to stop, past the deadline. */
 #define OO7_STOP_MIN_NS 200000000U
 #define OO7_SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -143,6 +152,22 @@ enum oo7_lifetime {
 	OO7_DAEMON_FOR_THIS_CALL, /* our child until we stop and reap it */
 };
 
+/* How auto_start starts the daemon. */
+enum oo7_route {
+	OO7_ROUTE_ANY,	/* auto_start: the session bus if there is one */
+	OO7_ROUTE_BUS,	/* auto_start=bus: only through the session bus */
+	OO7_ROUTE_FORK, /* auto_start=fork: forked by the module */
+};
+
+/* What asking the session bus for the Secret Service came to. */
+enum oo7_bus_result {
+	OO7_BUS_NONE,	     /* no bus, or it refused us */
+	OO7_BUS_STARTED,     /* the bus started it */
+	OO7_BUS_OTHER_OWNER, /* another Secret Service has the name */
+	OO7_BUS_ERROR,	     /* the bus could not start it */
+	OO7_BUS_FAILED,	     /* no answer a bus would give */
+};
+
 /* Whose the kept password is, seen from the session. */
 enum oo7_kept {
 	OO7_KEPT_NONE,
@@ -153,6 +178,7 @@ enum oo7_kept {
 struct oo7_opts {
 	bool debug;
 	bool auto_start;
+	enum oo7_route route;
 	const char *socket;
 	unsigned int timeout_ms;
 	enum oo7_encoding encoding;
@@ -196,8 +222,9 @@ struct oo7_start {
 	const struct passwd *pw;
 	const char *password; /* on its stdin, with --login; or NULL */
 	enum oo7_lifetime lifetime;
-	pid_t pid; /* for this call: our child; 0 unknown, -1 reaped */
-	int pidfd; /* for this call: the child's pidfd, or -1 */
+	bool via_bus; /* started by the session bus: the service manager's */
+	pid_t pid;    /* for this call: our child; 0 unknown, -1 reaped */
+	int pidfd;    /* for this call: the child's pidfd, or -1 */
 };
 
 /* A connection to the daemon, and the deadline that all of it keeps. */
@@ -402,6 +429,19 @@ static bool parse_daemon(const char *s, const char **path)
 	return true;
 }
 
+/* auto_start=bus or auto_start=fork: auto_start, by that route. */
+static bool parse_route(const char *s, struct oo7_opts *o)
+{
+	if (!strcmp(s, "bus"))
+		o->route = OO7_ROUTE_BUS;
+	else if (!strcmp(s, "fork"))
+		o->route = OO7_ROUTE_FORK;
+	else
+		return false;
+	o->auto_start = true;
+	return true;
+}
+
 /* Applies one argument; false when it is unknown or its value is invalid. */
 static bool parse_one(struct oo7_opts *o, const char *arg)
 {
@@ -411,6 +451,8 @@ static bool parse_one(struct oo7_opts *o, const char *arg)
 		o->debug = true;
 	else if (!strcmp(arg, "auto_start"))
 		o->auto_start = true;
+	else if ((v = opt_value(arg, "auto_start")))
+		return parse_route(v, o);
 	else if ((v = opt_value(arg, "socket")))
 		return parse_socket(v, &o->socket);
 	else if ((v = opt_value(arg, "timeout")))
@@ -1750,13 +1792,569 @@ static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
 	return 0;
 }
 
+/* ---- the session bus ---- */
+
 /*
- * Starts the user's daemon, as the user, with st->password on its stdin
+ * A systemd user manager starts oo7-daemon as a service when the session
+ * bus is asked for org.freedesktop.secrets: the daemon is then the
+ * service manager's, not a child of one login. The bus refuses uid 0, so
+ * the call is made by a child running as the user; it builds its messages
+ * on the stack (no allocation after fork), checks every length it reads,
+ * and keeps the deadline.
+ */
+
+/* What the child found out, sent back whole over a socket. */
+struct oo7_bus_answer {
+	enum oo7_bus_result result;
+	uint32_t owner_pid; /* OO7_BUS_OTHER_OWNER: the owner's pid, or 0 */
+	char owner[OO7_BUS_NAME_MAX + 1];
+	char error[OO7_BUS_NAME_MAX + 1]; /* a D-Bus error name */
+};
+
+/*
+ * Bytes of a message, in the byte order its first byte names: a bus writes
+ * in its host's, 'B' on a big-endian one (s390x).
+ */
+struct oo7_bus_in {
+	const uint8_t *b;
+	size_t n;
+	bool big;
+};
+
+/* A message being read: its header fields, and its body. */
+struct oo7_bus_msg {
+	uint8_t type;
+	uint32_t reply_serial;
+	struct oo7_bus_in body;
+	char signature[8];
+	char error[OO7_BUS_NAME_MAX + 1];
+};
+
+static void bus_pad(struct oo7_frame *f, size_t align)
+{
+	while (f->len % align)
+		f->data[f->len++] = 0;
+}
+
+/* A length written after the fact, little endian as the message says. */
+static void bus_set_u32(struct oo7_frame *f, size_t at, size_t v)
+{
+	size_t end = f->len;
+
+	f->len = at;
+	put_uint(f, v, 4);
+	f->len = end;
+}
+
+static void bus_put_string(struct oo7_frame *f, const char *s)
+{
+	bus_pad(f, 4);
+	put_uint(f, strlen(s), 4);
+	put_bytes(f, s, strlen(s) + 1);
+}
+
+/* One header field (yv): its code, the variant's signature, its value. */
+static void bus_put_field(struct oo7_frame *f, uint8_t code, char type,
+			  const char *value)
+{
+	const char sig[2] = {type, '\0'};
+
+	bus_pad(f, 8);
+	put_uint(f, code, 1);
+	put_uint(f, 1, 1);
+	put_bytes(f, sig, 2);
+	if (type == 'g') {
+		put_uint(f, strlen(value), 1);
+		put_bytes(f, value, strlen(value) + 1);
+	} else {
+		bus_put_string(f, value);
+	}
+}
+
+/* The body a call to the bus driver takes: a name, and maybe flags. */
+struct oo7_bus_args {
+	const char *name; /* or NULL: no body */
+	bool with_flags;  /* (su), flags 0: StartServiceByName */
+};
+
+/*
+ * A method call to org.freedesktop.DBus, marshalled into f (whose data has
+ * room for OO7_BUS_MSG_MAX bytes; the names are short and fixed).
+ */
+static void bus_call(struct oo7_frame *f, uint32_t serial, const char *member,
+		     const struct oo7_bus_args *args)
+{
+	size_t body_at;
+
+	f->len = 0;
+	put_bytes(f, "l\1\0\1", 4); /* little endian, call, no flags, v1 */
+	put_uint(f, 0, 4);	    /* body length, set below */
+	put_uint(f, serial, 4);
+	put_uint(f, 0, 4); /* header fields length, set below */
+	bus_put_field(f, 1, 'o', "/org/freedesktop/DBus");
+	bus_put_field(f, 2, 's', "org.freedesktop.DBus");
+	bus_put_field(f, 3, 's', member);
+	bus_put_field(f, 6, 's', "org.freedesktop.DBus");
+	if (args->name)
+		bus_put_field(f, 8, 'g', args->with_flags ? "su" : "s");
+	bus_set_u32(f, 12, f->len - 16);
+	bus_pad(f, 8);
+	body_at = f->len;
+	if (args->name)
+		bus_put_string(f, args->name);
+	if (args->with_flags) {
+		bus_pad(f, 4);
+		put_uint(f, 0, 4);
+	}
+	bus_set_u32(f, 4, f->len - body_at);
+}
+
+/* The u32 at offset at of in, in the message's byte order. */
+static uint32_t bus_u32(const struct oo7_bus_in *in, size_t at)
+{
+	const uint8_t *p = in->b + at;
+
+	if (!in->big)
+		return get_le32(p);
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Reads a u32 at *at, aligned to 4 first, within in. */
+static bool bus_get_u32(const struct oo7_bus_in *in, size_t *at, uint32_t *v)
+{
+	*at = (*at + 3) & ~(size_t)3;
+	if (*at + 4 > in->n)
+		return false;
+	*v = bus_u32(in, *at);
+	*at += 4;
+	return true;
+}
+
+/*
+ * Reads a string (s, o: u32 length; g: u8 length) at *at into out (when
+ * out is given, OO7_BUS_NAME_MAX + 1 bytes), checking its length and NUL.
+ */
+static bool bus_get_string(const struct oo7_bus_in *in, size_t *at, char type,
+			   char *out)
+{
+	const uint8_t *b = in->b;
+	size_t n = in->n;
+	uint32_t len;
+
+	if (type == 'g') {
+		if (*at >= n)
+			return false;
+		len = b[(*at)++];
+	} else if (!bus_get_u32(in, at, &len)) {
+		return false;
+	}
+	if (len > n || *at + len + 1 > n || b[*at + len] ||
+	    memchr(b + *at, 0, len))
+		return false;
+	if (out) {
+		if (len > OO7_BUS_NAME_MAX)
+			return false;
+		memcpy(out, b + *at, len + 1);
+	}
+	*at += len + 1;
+	return true;
+}
+
+/* One header field; only the types the bus driver's replies carry. */
+static bool bus_get_field(const struct oo7_bus_in *in, size_t *at,
+			  struct oo7_bus_msg *m)
+{
+	const uint8_t *b = in->b;
+	uint8_t code;
+	char type;
+	uint32_t u;
+
+	*at = (*at + 7) & ~(size_t)7;
+	if (*at + 4 > in->n || b[*at + 1] != 1 || b[*at + 3] != 0)
+		return false;
+	code = b[*at];
+	type = (char)b[*at + 2];
+	*at += 4;
+	if (type == 'u')
+		return bus_get_u32(in, at, code == 5 ? &m->reply_serial : &u);
+	if (type == 's' || type == 'o')
+		return bus_get_string(in, at, type,
+				      code == 4 ? m->error : NULL);
+	if (type == 'g') {
+		char sig[OO7_BUS_NAME_MAX + 1];
+
+		if (!bus_get_string(in, at, type, sig))
+			return false;
+		if (code == 8 && strlen(sig) >= sizeof(m->signature))
+			return false;
+		if (code == 8)
+			memcpy(m->signature, sig, strlen(sig) + 1);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The message at the start of b (n bytes), when all of it is there: its
+ * type, reply serial, error name, signature and body. Returns its length,
+ * 0 when more bytes are needed, or -EBADMSG.
+ */
+static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
+{
+	struct oo7_bus_in in = {.b = b, .n = n, .big = n && b[0] == 'B'};
+	uint32_t body_len, fields_len;
+	size_t at = 16, end, total;
+
+	if (n < 16)
+		return 0;
+	if ((b[0] != 'l' && b[0] != 'B') || b[3] != 1)
+		return -EBADMSG;
+	body_len = bus_u32(&in, 4);
+	fields_len = bus_u32(&in, 12);
+	if (fields_len > OO7_BUS_READ_MAX || body_len > OO7_BUS_READ_MAX)
+		return -EBADMSG;
+	end = 16 + fields_len;
+	total = ((end + 7) & ~(size_t)7) + body_len;
+	if (total > OO7_BUS_READ_MAX)
+		return -EBADMSG;
+	if (n < total)
+		return 0;
+	*m = (struct oo7_bus_msg){.type = b[1]};
+	in.n = end; /* the fields, within the header */
+	while (at < end)
+		if (!bus_get_field(&in, &at, m))
+			return -EBADMSG;
+	m->body = (struct oo7_bus_in){
+	    .b = b + total - body_len, .n = body_len, .big = in.big};
+	return (ssize_t)total;
+}
+
+/* The child's connection to the bus: its fd, deadline and what it read. */
+struct oo7_bus_conn {
+	int fd;
+	uint64_t deadline;
+	uint8_t buf[OO7_BUS_READ_MAX];
+	size_t have;
+	size_t used; /* the length of the message last handed out */
+};
+
+/*
+ * The next message that answers serial; what comes before it (the
+ * NameAcquired signal, Hello's reply) is skipped. 0 or -errno.
+ */
+static int bus_await(struct oo7_bus_conn *c, uint32_t serial,
+		     struct oo7_bus_msg *m)
+{
+	ssize_t len, n;
+	int r;
+
+	for (;;) {
+		memmove(c->buf, c->buf + c->used, c->have - c->used);
+		c->have -= c->used;
+		c->used = 0;
+		len = bus_parse(c->buf, c->have, m);
+		if (len < 0)
+			return (int)len;
+		if (len > 0) {
+			c->used = (size_t)len;
+			if ((m->type == 2 || m->type == 3) &&
+			    m->reply_serial == serial)
+				return 0;
+			continue;
+		}
+		if (c->have == sizeof(c->buf))
+			return -EBADMSG;
+		n = recv(c->fd, c->buf + c->have, sizeof(c->buf) - c->have,
+			 MSG_DONTWAIT);
+		if (n > 0) {
+			c->have += (size_t)n;
+		} else if (n == 0) {
+			return -ECONNRESET;
+		} else if (errno == EAGAIN) {
+			r = wait_fd(c->fd, POLLIN, c->deadline);
+			if (r < 0)
+				return r;
+		} else if (errno != EINTR) {
+			return -errno;
+		}
+	}
+}
+
+/* Sends one call to the bus driver; 0 or -errno. */
+static int bus_send_call(struct oo7_bus_conn *c, uint32_t serial,
+			 const char *member, const struct oo7_bus_args *args)
+{
+	uint8_t out[OO7_BUS_MSG_MAX];
+	struct oo7_frame f = {.data = out, .cap = sizeof(out)};
+
+	bus_call(&f, serial, member, args);
+	return send_all(c->fd, f.data, f.len, c->deadline);
+}
+
+/*
+ * SASL EXTERNAL: the bus takes our uid from the socket and checks it
+ * against the one we name, as the hex of its decimal digits. Waits for
+ * the bus's OK, then BEGIN. 0 or -errno.
+ */
+static int bus_auth(struct oo7_bus_conn *c, uid_t uid)
+{
+	char digits[16], line[64] = "\0AUTH EXTERNAL ";
+	size_t n = strlen(line + 1) + 1, got;
+	uint8_t reply[256];
+	int r;
+
+	snprintf(digits, sizeof(digits), "%u", (unsigned int)uid);
+	for (size_t i = 0; digits[i]; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x",
+				      (unsigned char)digits[i]);
+	memcpy(line + n, "\r\n", 2);
+	r = send_all(c->fd, (const uint8_t *)line, n + 2, c->deadline);
+	for (got = 0; !r && got < sizeof(reply);) {
+		size_t one;
+
+		r = recv_full(c->fd, reply + got, 1, &one, c->deadline);
+		if (!r && !one)
+			r = -ECONNRESET;
+		if (!r && ++got >= 2 && reply[got - 2] == '\r' &&
+		    reply[got - 1] == '\n')
+			break;
+	}
+	if (r)
+		return r;
+	if (got < 5 || memcmp(reply, "OK ", 3) || reply[got - 1] != '\n')
+		return -EACCES;
+	return send_all(c->fd, (const uint8_t *)"BEGIN\r\n", 7, c->deadline);
+}
+
+/* The reply to serial: a u32 in *v, or an error name into a->error. */
+static int bus_reply_u32(struct oo7_bus_conn *c, uint32_t serial, uint32_t *v,
+			 struct oo7_bus_answer *a)
+{
+	struct oo7_bus_msg m;
+	int r = bus_await(c, serial, &m);
+
+	if (r < 0)
+		return r;
+	if (m.type == 3) {
+		memcpy(a->error, m.error, sizeof(a->error));
+		return -ENOENT;
+	}
+	if (strcmp(m.signature, "u") || m.body.n < 4)
+		return -EBADMSG;
+	*v = bus_u32(&m.body, 0);
+	return 0;
+}
+
+/* Who owns org.freedesktop.secrets: its unique name and its pid. */
+static void bus_ask_owner(struct oo7_bus_conn *c, struct oo7_bus_answer *a)
+{
+	const struct oo7_bus_args secrets = {.name = OO7_BUS_SECRETS};
+	struct oo7_bus_msg m;
+	size_t at = 0;
+
+	if (bus_send_call(c, 3, "GetNameOwner", &secrets) < 0 ||
+	    bus_await(c, 3, &m) < 0 || m.type != 2 ||
+	    strcmp(m.signature, "s") ||
+	    !bus_get_string(&m.body, &at, 's', a->owner)) {
+		a->owner[0] = '\0';
+		return;
+	}
+	if (bus_send_call(c, 4, "GetConnectionUnixProcessID",
+			  &(struct oo7_bus_args){.name = a->owner}) < 0 ||
+	    bus_reply_u32(c, 4, &a->owner_pid, a) < 0)
+		a->owner_pid = 0;
+}
+
+/*
+ * In the child, as the user: Hello, then StartServiceByName for the
+ * Secret Service, and what came of it in *a.
+ */
+static void bus_start_service(struct oo7_bus_conn *c, uid_t uid,
+			      struct oo7_bus_answer *a)
+{
+	const struct oo7_bus_args start = {.name = OO7_BUS_SECRETS,
+					   .with_flags = true};
+	const struct oo7_bus_args none = {0};
+	uint32_t v;
+	int r;
+
+	a->result = OO7_BUS_FAILED;
+	if (bus_auth(c, uid) < 0 || bus_send_call(c, 1, "Hello", &none) < 0 ||
+	    bus_send_call(c, 2, "StartServiceByName", &start) < 0)
+		return;
+	r = bus_reply_u32(c, 2, &v, a);
+	if (r == -ENOENT)
+		a->result = OO7_BUS_ERROR;
+	else if (r == 0 && v == 1) /* DBUS_START_REPLY_SUCCESS */
+		a->result = OO7_BUS_STARTED;
+	else if (r == 0 && v == 2) /* DBUS_START_REPLY_ALREADY_RUNNING */
+		a->result = OO7_BUS_OTHER_OWNER;
+	if (a->result == OO7_BUS_OTHER_OWNER)
+		bus_ask_owner(c, a);
+}
+
+/*
+ * The user's session bus: $XDG_RUNTIME_DIR/bus from the PAM environment,
+ * else /run/user/UID/bus; a socket that the user owns. 0 or -errno.
+ */
+static int find_bus(pam_handle_t *pamh, const struct passwd *pw, char *path)
+{
+	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	struct stat st;
+	int r = -ENOENT;
+
+	if (xdg && xdg[0] == '/')
+		r = look_up(path, &st, "%s/bus", xdg);
+	if (r < 0)
+		r = look_up(path, &st, "/run/user/%u/bus",
+			    (unsigned int)pw->pw_uid);
+	if (r == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != pw->pw_uid))
+		r = -EPERM;
+	return r;
+}
+
+/* In the child: the user's ids, and only them, checked. 0 or -errno. */
+static int become_bus_user(const struct passwd *pw)
+{
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
+
+	if (setgroups(1, &pw->pw_gid) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
+	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
+		return -errno;
+	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
+		return -EPERM;
+	return 0;
+}
+
+/* The child: as the user, the call; its answer to out; never returns. */
+static void bus_child(const struct passwd *pw, const char *path, int out,
+		      uint64_t deadline)
+{
+	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
+	struct oo7_bus_answer a = {.result = OO7_BUS_NONE};
+
+	if (become_bus_user(pw) == 0 &&
+	    (c.fd = connect_socket(path, deadline)) >= 0)
+		bus_start_service(&c, pw->pw_uid, &a);
+	if (send_all(out, (const uint8_t *)&a, sizeof(a), deadline) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * Asks the user's session bus to start org.freedesktop.secrets, from a
+ * child running as the user, every signal blocked in it. Returns what the
+ * child found out (OO7_BUS_NONE when there is no bus).
+ */
+static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
+				   uint64_t deadline, struct oo7_bus_answer *a)
+{
+	char path[OO7_SUN_PATH_MAX];
+	int sv[2], r;
+	size_t got = 0;
+	sigset_t old;
+	pid_t pid;
+
+	*a = (struct oo7_bus_answer){.result = OO7_BUS_NONE};
+	if (find_bus(pamh, pw, path) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return OO7_BUS_NONE;
+	block_signals(&old);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		bus_child(pw, path, sv[1], deadline);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	r = pid < 0 ? -errno
+		    : recv_full(sv[0], (uint8_t *)a, sizeof(*a), &got,
+				deadline + OO7_STOP_MIN_NS);
+	close(sv[0]);
+	/* its waits end at the deadline; one past it is stopped */
+	if (pid > 0 && r < 0 && children_wait_for_us())
+		kill(pid, SIGKILL);
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (r < 0 || got != sizeof(*a))
+		*a = (struct oo7_bus_answer){.result = OO7_BUS_FAILED};
+	a->owner[sizeof(a->owner) - 1] = a->error[sizeof(a->error) - 1] = 0;
+	return a->result;
+}
+
+/* The owner's command name from /proc, or "?"; into comm (16 bytes). */
+static void comm_of(uint32_t pid, char *comm, size_t size)
+{
+	char path[32];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		n = read(fd, comm, size - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		n = snprintf(comm, size, "?");
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+/*
+ * Starts the daemon through the session bus. Returns 0 once the bus
+ * started it (it is then the service manager's), -EEXIST when another
+ * Secret Service owns the name (logged; nothing is started), or -ENOENT
+ * when the bus cannot start it or there is no bus (a fork start may
+ * follow).
+ */
+static int start_through_bus(pam_handle_t *pamh, const struct oo7_opts *o,
+			     const struct passwd *pw, uint64_t deadline)
+{
+	struct oo7_bus_answer a;
+	char comm[16];
+
+	switch (ask_bus(pamh, pw, deadline, &a)) {
+	case OO7_BUS_STARTED:
+		debug_log(pamh, o, "The session bus started %s",
+			  OO7_BUS_SECRETS);
+		return 0;
+	case OO7_BUS_OTHER_OWNER:
+		comm_of(a.owner_pid, comm, sizeof(comm));
+		oo7_log(pamh, LOG_WARNING,
+			"Another Secret Service owns %s on the session bus of "
+			"%s (%s, pid %u, %s): no oo7 daemon started",
+			OO7_BUS_SECRETS, pw->pw_name,
+			a.owner[0] ? a.owner : "?", a.owner_pid, comm);
+		return -EEXIST;
+	case OO7_BUS_ERROR:
+		oo7_log(pamh, LOG_NOTICE,
+			"The session bus could not start %s: %s",
+			OO7_BUS_SECRETS, a.error);
+		return -ENOENT;
+	case OO7_BUS_FAILED:
+		oo7_log(pamh, LOG_WARNING,
+			"The session bus of %s did not answer as a bus does",
+			pw->pw_name);
+		return -EPROTO;
+	default:
+		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
+		return -ENOENT;
+	}
+}
+
+/*
+ * Forks the user's daemon, as the user, with st->password on its stdin
  * (and --login) when there is one. Costs at most the deadline. Returns 0
  * once the daemon was executed, or -errno (logged).
  */
-static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			struct oo7_start *st, uint64_t deadline)
+static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
+		      struct oo7_start *st, uint64_t deadline)
 {
 	struct oo7_spawn sp = {
 	    .stdin_fd = -1, .status_fd = -1, .in = -1, .status = -1};
@@ -1784,6 +2382,30 @@ static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (sp.status >= 0)
 		close(sp.status);
 	return r;
+}
+
+/*
+ * Starts the user's daemon: through the session bus when there is one
+ * (auto_start=bus, or plain auto_start), as the service manager's; else,
+ * or when the bus cannot start it, forked here (auto_start=fork, or plain
+ * auto_start). Returns 0 once a daemon runs, or -errno (logged).
+ */
+static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
+			struct oo7_start *st, uint64_t deadline)
+{
+	int r;
+
+	if (o->route != OO7_ROUTE_FORK) {
+		r = start_through_bus(pamh, o, st->pw, deadline);
+		if (r == 0) {
+			st->via_bus = true;
+			st->lifetime = OO7_DAEMON_STAYS;
+			return 0;
+		}
+		if (r != -ENOENT || o->route == OO7_ROUTE_BUS)
+			return r;
+	}
+	return fork_start(pamh, o, st, deadline);
 }
 
 /*
@@ -1958,10 +2580,13 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 	}
 	st.pw = req.pw;
 	st.password = req.new;
-	/* --login opens what the password opens; a change needs a frame */
+	/*
+	 * --login opens what the password opens; a change needs a frame, and
+	 * so does a daemon that the bus started, which got no password.
+	 */
 	if (r == OO7_NO_DAEMON && o->auto_start &&
 	    start_daemon(pamh, o, &st, deadline) == 0 &&
-	    req.op == OO7_OP_CHANGE)
+	    (req.op == OO7_OP_CHANGE || (st.via_bus && req.new)))
 		r = send_kept(pamh, o, &req, &st, deadline);
 	if (r != OO7_SENT && req.op == OO7_OP_CHANGE)
 		oo7_log(pamh, LOG_NOTICE,

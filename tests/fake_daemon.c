@@ -2,9 +2,10 @@
 /*
  * A stand-in for oo7-daemon, started by pam_oo7's auto_start in the tests.
  * It writes down, in /run/user/UID/fake-daemon.record, how it was started:
- * argv, ids, groups, session, cwd, environment, fds, signal mask and
- * dispositions, and what arrived on stdin; then it binds the socket where
- * oo7-daemon 0.6 binds and records the frames it gets, as the listener does.
+ * argv, ids, groups, session, cwd, its parent (and whose child that is),
+ * environment, fds, signal mask and dispositions, and what arrived on
+ * stdin; then it binds the socket where oo7-daemon 0.6 binds and records
+ * the frames it gets, as the listener does.
  * Named ...-fail it exits at once; named ...-noread it never reads stdin.
  *
  * When /run/user/UID/keyring exists as it starts, it models the user's
@@ -26,6 +27,13 @@
  *   state is on disk when the module sees the close.
  * Started by a test rather than by the module, it writes "1" on the fd
  * that OO7_FAKE_READY_FD names once it listens.
+ *
+ * Started by a bus (dbus-daemon sets DBUS_STARTER_ADDRESS in what it
+ * activates), it owns org.freedesktop.secrets there before it binds its
+ * socket, as oo7-daemon does: the bus answers StartServiceByName once the
+ * name is owned. The record says "starter-bus owned", or "starter-bus
+ * failed: WHY" and it exits 1 as oo7-daemon does when another instance
+ * runs. It keeps the connection, and with it the name, until it is killed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -38,9 +46,12 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <dbus/dbus.h>
 #include <glib.h>
 
 #include "listener.h"
+
+#define SECRETS_NAME "org.freedesktop.secrets"
 
 /* The keyring, when the daemon models one. */
 static struct {
@@ -81,6 +92,26 @@ static void record_signals(FILE *f)
 	fprintf(f, "\n");
 }
 
+/* The parent's name and its own parent: who started us, and through what. */
+static void record_parent(FILE *f)
+{
+	gchar *stat = NULL, *comm = NULL, *end;
+	char path[64];
+	int grandparent = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getppid());
+	if (g_file_get_contents(path, &stat, NULL, NULL) &&
+	    (end = strrchr(stat, ')')))
+		sscanf(end + 1, " %*c %d", &grandparent);
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)getppid());
+	if (g_file_get_contents(path, &comm, NULL, NULL))
+		g_strchomp(comm);
+	fprintf(f, "parent-comm %s\ngrandparent %d\n", comm ? comm : "?",
+		grandparent);
+	g_free(stat);
+	g_free(comm);
+}
+
 static void record_ids(FILE *f)
 {
 	uid_t r, e, s;
@@ -98,6 +129,34 @@ static void record_ids(FILE *f)
 		fprintf(f, " %u", (unsigned)groups[i]);
 	fprintf(f, "\nsid %d\npgid %d\ncwd %s\numask %03o\n", (int)getsid(0),
 		(int)getpgrp(), getcwd(cwd, sizeof(cwd)), (unsigned int)mask);
+	record_parent(f);
+}
+
+/*
+ * On the bus that started us: org.freedesktop.secrets, as its only owner.
+ * The connection stays open (never dispatched: the bus keeps what it
+ * sends) for as long as the process runs. False when the name is not ours.
+ */
+static bool own_secrets_name(FILE *f)
+{
+	DBusConnection *c;
+	DBusError err;
+	int r = -1;
+
+	dbus_error_init(&err);
+	c = dbus_bus_get(DBUS_BUS_STARTER, &err);
+	if (c)
+		r = dbus_bus_request_name(c, SECRETS_NAME,
+					  DBUS_NAME_FLAG_DO_NOT_QUEUE, &err);
+	if (r == DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {
+		fprintf(f, "starter-bus owned %s\n", SECRETS_NAME);
+		return true;
+	}
+	fprintf(f, "starter-bus failed: %s\n",
+		dbus_error_is_set(&err) ? err.message
+					: "not the primary owner");
+	dbus_error_free(&err);
+	return false;
 }
 
 /* text, written whole to path: a temporary file renamed into place. */
@@ -187,14 +246,23 @@ out:
 	decoded_free(&d);
 }
 
-/* DBUS_SESSION_BUS_ADDRESS is unix:path=P, and P is a socket. */
+/*
+ * DBUS_SESSION_BUS_ADDRESS is unix:path=P, and P is a socket. A bus puts
+ * more keys after a comma (",guid=..."): P ends there.
+ */
 static bool session_bus_there(void)
 {
 	const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
 	struct stat st;
+	gchar *path;
+	bool there;
 
-	return addr && !strncmp(addr, "unix:path=", 10) &&
-	       stat(addr + 10, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (!addr || strncmp(addr, "unix:path=", 10))
+		return false;
+	path = g_strndup(addr + 10, strcspn(addr + 10, ","));
+	there = stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+	g_free(path);
+	return there;
 }
 
 int main(int argc, char **argv)
@@ -205,7 +273,7 @@ int main(int argc, char **argv)
 	FILE *f;
 	size_t len = strlen(argv[0]);
 	GByteArray *in = g_byte_array_new();
-	bool login = false;
+	bool login = false, owned;
 
 	for (int i = 1; i < argc; i++)
 		login = login || !strcmp(argv[i], "--login");
@@ -246,7 +314,12 @@ int main(int argc, char **argv)
 		g_byte_array_append(in, (const guint8 *)&c, 1);
 	}
 	fprintf(f, "\n");
+	owned = !getenv("DBUS_STARTER_ADDRESS") || own_secrets_name(f);
 	fclose(f);
+	if (!owned) {
+		rename(tmp, path);
+		return 1;
+	}
 	keyring.locked =
 	    !(login && keyring.on && is_password(in->data, in->len));
 	g_byte_array_unref(in);
