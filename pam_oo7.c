@@ -1570,14 +1570,17 @@ static void set_all_signals(void (*handler)(int))
 		sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP: EINVAL */
 }
 
-/* In the grandchild: the user's ids, all of them, checked. 0 or -errno. */
-static int become_user_fully(const struct oo7_spawn *sp,
-			     const struct passwd *pw)
+/*
+ * In a child: the user's ids, all of them, with these supplementary
+ * groups, checked. 0 or -errno.
+ */
+static int become_user_fully(const struct passwd *pw, const gid_t *groups,
+			     int ngroups)
 {
 	uid_t r, e, s;
 	gid_t gr, ge, gs;
 
-	if (setgroups((size_t)sp->ngroups, sp->groups) < 0 ||
+	if (setgroups((size_t)ngroups, groups) < 0 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
 	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
@@ -1604,7 +1607,7 @@ static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 	set_all_signals(SIG_IGN);
 	umask(077);
 	err = setup_stdio(sp->stdin_fd);
-	err = err ?: become_user_fully(sp, pw);
+	err = err ?: become_user_fully(pw, sp->groups, sp->ngroups);
 	if (!err && setsid() < 0)
 		err = -errno;
 	if (!err && chdir(pw->pw_dir) < 0 && chdir("/") < 0)
@@ -2214,23 +2217,6 @@ static int find_bus(pam_handle_t *pamh, const struct passwd *pw, char *path)
 	return r;
 }
 
-/* In the child: the user's ids, and only them, checked. 0 or -errno. */
-static int become_bus_user(const struct passwd *pw)
-{
-	uid_t r, e, s;
-	gid_t gr, ge, gs;
-
-	if (setgroups(1, &pw->pw_gid) < 0 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
-	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
-		return -errno;
-	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
-		return -EPERM;
-	return 0;
-}
-
 /* The child: as the user, the call; its answer to out; never returns. */
 static void bus_child(const struct passwd *pw, const char *path, int out,
 		      uint64_t deadline)
@@ -2238,7 +2224,7 @@ static void bus_child(const struct passwd *pw, const char *path, int out,
 	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
 	struct oo7_bus_answer a = {.result = OO7_BUS_NONE};
 
-	if (become_bus_user(pw) == 0 &&
+	if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
 	    (c.fd = connect_socket(path, deadline)) >= 0)
 		bus_start_service(&c, pw->pw_uid, &a);
 	if (send_all(out, (const uint8_t *)&a, sizeof(a), deadline) < 0)
