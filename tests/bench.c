@@ -6,14 +6,18 @@
  * interleaved in rounds, so that drift of the machine hits all alike.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +32,7 @@
 #define HUNG_TIMEOUT_MS 100
 #define HUNG_LOGINS 10
 #define STARTED_CHANGES 20
+#define BUS_LOGINS 10
 #define RSS_LOGINS 10000
 #define RSS_WARMUP 5000
 #define PARALLEL 100
@@ -39,6 +44,12 @@ static char sock_path[108];
 /* As the suite puts it (suite.h): a copy that alice may execute. */
 #define FAKE_DAEMON_DIR "/run/oo7-test"
 #define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
+/* As test_bus.c runs it: Debian's dbus-daemon, the stand-in as the service. */
+#define DBUS_DAEMON "/usr/bin/dbus-daemon"
+#define SECRETS "org.freedesktop.secrets"
+/* The longest a bus may take to listen, a daemon to go once killed. */
+#define UP_MS 10000
+#define GONE_MS 2000
 
 enum variant {
 	BASELINE,
@@ -414,6 +425,359 @@ static void change_with_a_start(void)
 	       good, left);
 }
 
+/* ---- 9: the first login, the daemon started through the session bus ---- */
+
+/* In a child: alice, her primary group only, killed with the bench. */
+static void become_alice(void)
+{
+	/* The death signal last: a change of uid clears it. */
+	if (setgroups(1, &t_alice.gid) < 0 ||
+	    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+	    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
+}
+
+/* Reads fd until it has a line, or ms pass; false then. */
+static bool read_line(int fd, char *line, size_t size, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	double t0 = now_us(), left;
+	size_t n = 0;
+
+	while (n < size - 1 && (left = ms - (now_us() - t0) / 1e3) > 0 &&
+	       poll(&p, 1, (int)left + 1) == 1 && read(fd, line + n, 1) == 1)
+		if (line[n++] == '\n')
+			break;
+	line[n] = '\0';
+	return n && line[n - 1] == '\n';
+}
+
+/* In a child: fd at 3, kept open across exec. */
+static bool fd_at_3(int fd)
+{
+	return fd == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(fd, 3) == 3;
+}
+
+/* SIGTERM; SIGKILL if it is still there after a second; reaped either way. */
+static void stop_child(pid_t pid)
+{
+	pid_t r;
+
+	kill(pid, SIGTERM);
+	for (int waited = 0; waited < 1000; waited++) {
+		r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return;
+		poll(NULL, 0, 1);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Debian's dbus-daemon as alice on /run/user/UID/bus, as test_bus.c runs
+ * it: a session configuration of this case, its service folder holding
+ * org.freedesktop.secrets with the stand-in as Exec=, EXTERNAL only, a
+ * policy that lets alice own any name, its stderr to bus.log. Returns its
+ * pid once it has printed its address (it listens then), and in *took how
+ * long that took; -1 if it did not within UP_MS.
+ */
+static pid_t bus_up(double *took)
+{
+	char conf[300], services[300], line[256], bus[128], xdg[128];
+	const char *const envp[] = {"PATH=/usr/bin:/bin", xdg, NULL};
+	char *argv[] = {(char *)DBUS_DAEMON,	     (char *)"--nofork",
+			(char *)"--nopidfile",	     conf,
+			(char *)"--print-address=3", NULL};
+	int addr[2], log;
+	gchar *text;
+	double t0;
+	pid_t pid;
+	bool ok;
+
+	snprintf(bus, sizeof(bus), "%s", alice_run("bus"));
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=/run/user/%u",
+		 (unsigned int)t_alice.uid);
+	snprintf(services, sizeof(services), "%s", t_path("services"));
+	t_mkdir(services, 0, 0, 0755);
+	text = g_strdup_printf(
+	    "<busconfig><type>session</type><listen>unix:path=%s</listen>"
+	    "<servicedir>%s</servicedir><auth>EXTERNAL</auth>"
+	    "<policy context=\"default\"><allow send_destination=\"*\" "
+	    "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
+	    "<allow own=\"*\"/></policy></busconfig>\n",
+	    bus, services);
+	ok = g_file_set_contents(t_path("services/" SECRETS ".service"),
+				 "[D-BUS Service]\nName=" SECRETS
+				 "\nExec=" FAKE_DAEMON "\n",
+				 -1, NULL) &&
+	     g_file_set_contents(t_path("bus.conf"), text, -1, NULL);
+	g_free(text);
+	snprintf(conf, sizeof(conf), "--config-file=%s", t_path("bus.conf"));
+	log = open(t_path("bus.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   0644);
+	if (!ok || log < 0 || pipe2(addr, O_CLOEXEC) < 0) {
+		fprintf(stderr, "bench: cannot set up the bus: %s\n",
+			strerror(errno));
+		exit(1);
+	}
+	t0 = now_us();
+	pid = fork();
+	if (pid == 0) {
+		become_alice();
+		if (dup2(log, 2) != 2 || !fd_at_3(addr[1]) || chdir("/") < 0)
+			_exit(126);
+		execve(DBUS_DAEMON, argv, (char *const *)envp);
+		_exit(127);
+	}
+	close(addr[1]);
+	close(log);
+	ok = pid > 0 && read_line(addr[0], line, sizeof(line), UP_MS) &&
+	     g_str_has_prefix(line, "unix:path=") &&
+	     !strncmp(line + 10, bus, strlen(bus)) &&
+	     g_str_has_prefix(line + 10 + strlen(bus), ",guid=");
+	*took = now_us() - t0;
+	close(addr[0]);
+	if (!ok && pid > 0)
+		stop_child(pid);
+	return ok ? pid : -1;
+}
+
+/* pid runs the stand-in as alice, in this mount namespace. */
+static bool is_fake_daemon(pid_t pid)
+{
+	char path[64], exe[256], ns[64], mine[64];
+	ssize_t n, m;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(path, ns, sizeof(ns));
+	m = readlink("/proc/self/ns/mnt", mine, sizeof(mine));
+	if (n < 0 || n != m || memcmp(ns, mine, (size_t)n))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st) < 0 || st.st_uid != t_alice.uid)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return false;
+	exe[n] = '\0';
+	return !strcmp(exe, FAKE_DAEMON);
+}
+
+/*
+ * pid is gone within GONE_MS: reaped by its parent, or by this process,
+ * its subreaper here, once it was orphaned.
+ */
+static bool gone(pid_t pid)
+{
+	for (int waited = 0; waited < GONE_MS; waited++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid ||
+		    (kill(pid, 0) < 0 && errno == ESRCH))
+			return true;
+		poll(NULL, 0, 1);
+	}
+	return false;
+}
+
+/*
+ * The processes that alice runs in this mount namespace; with stop, those
+ * that run the stand-in are killed and waited for (each counted).
+ */
+static int processes_of_alice(bool stop)
+{
+	char path[64], ns[64], mine[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	struct stat st;
+	ssize_t n, m = readlink("/proc/self/ns/mnt", mine, sizeof(mine));
+	int count = 0;
+
+	while (d && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+		n = readlink(path, ns, sizeof(ns));
+		snprintf(path, sizeof(path), "/proc/%d", pid);
+		if (n != m || n <= 0 || memcmp(ns, mine, (size_t)n) ||
+		    stat(path, &st) < 0 || st.st_uid != t_alice.uid)
+			continue;
+		if (!stop) {
+			count++;
+		} else if (is_fake_daemon(pid)) {
+			kill(pid, SIGKILL);
+			gone(pid);
+			count++;
+		}
+	}
+	if (d)
+		closedir(d);
+	return count;
+}
+
+/* The number after "key " at the start of a line of the record; -1. */
+static long record_number(const char *rec, const char *key)
+{
+	gchar *needle = g_strdup_printf("\n%s ", key);
+	const char *at = strstr(rec, needle);
+	long v = at ? strtol(at + strlen(needle), NULL, 10) : -1;
+
+	g_free(needle);
+	return v;
+}
+
+/* The stand-in got exactly one unlock, with PASSWORD, from this process. */
+static bool one_unlock_from_here(void)
+{
+	struct record *r = NULL;
+	int fd = open(alice_run("fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
+	size_t n = fd < 0 ? 0 : records_read(fd, &r);
+	struct decoded d;
+	bool ok = false;
+
+	if (fd >= 0)
+		close(fd);
+	if (n == 1 && r[0].uid == 0 && r[0].pid == getpid()) {
+		ok = frame_decode(r[0].data, r[0].len, false, &d) &&
+		     d.op == 0 && !strcmp(d.user, "alice") &&
+		     bytes_are(d.old, "") && bytes_are(d.new, PASSWORD);
+		decoded_free(&d);
+	}
+	records_free(r, n);
+	return ok;
+}
+
+/*
+ * Who started the stand-in, from its record: the bus (1), this process
+ * (-1), or someone else (0). dbus-daemon 1.14 may spawn through a fork of
+ * itself: then the parent is that fork, a dbus-daemon whose parent is the
+ * bus. The record must also say that the stand-in owned the name on the
+ * bus that started it, and that it got no --login.
+ */
+static int started_by(const char *rec, pid_t bus)
+{
+	gchar *grandparent = g_strdup_printf("\ngrandparent %d\n", (int)bus);
+	long ppid = record_number(rec, "ppid");
+	bool by_bus =
+	    ppid == bus || (strstr(rec, "\nparent-comm dbus-daemon\n") &&
+			    strstr(rec, grandparent));
+
+	g_free(grandparent);
+	if (ppid == getpid())
+		return -1;
+	return by_bus && strstr(rec, "\nstarter-bus owned " SECRETS "\n") &&
+	       g_str_has_prefix(rec, "argv " FAKE_DAEMON "\n");
+}
+
+/*
+ * The first login of a user whose session bus is up and has never started
+ * the Secret Service: a fresh dbus-daemon for each login (its own /run/user
+ * tmpfs, its own service folder), listening before the clock starts, and
+ * no daemon running. Timed: the whole login as the user waits for it,
+ * pam_start to pam_end, of a stack whose auth keeps the password and
+ * whose session has plain auto_start; the module asks the bus to start
+ * org.freedesktop.secrets, waits for the PAM socket and sends the unlock.
+ * Then the stand-in (by the pid it wrote, checked to be it) and the bus are
+ * stopped, and every process reaped.
+ */
+static void first_login_through_the_bus(void)
+{
+	double v[BUS_LOGINS], up[BUS_LOGINS], worst = 0, fastest = 1e12;
+	int unlocks = 0, opened = 0, by_bus = 0, by_bench = 0, failed = 0;
+	int alive = 0;
+	GString *h = g_string_new(NULL);
+	gchar *keyring, *hex;
+
+	for (const char *p = PASSWORD; *p; p++)
+		g_string_append_printf(h, "%02x", (unsigned char)*p);
+	hex = g_string_free(h, FALSE);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	for (int i = 0; i < BUS_LOGINS; i++) {
+		const char *answers[] = {PASSWORD, NULL};
+		pam_handle_t *pamh;
+		gchar *rec = NULL, *text = NULL;
+		pid_t bus, daemon;
+		double t0;
+		bool ours;
+		int rc;
+
+		t_case_teardown(NULL);
+		t_case_setup(NULL);
+		t_runtime_dir(&t_alice);
+		/* the keyring that the stand-in models: locked, PASSWORD's */
+		keyring = g_strdup_printf("password=%s\nlocked=1\n", hex);
+		if (!g_file_set_contents(alice_run("keyring"), keyring, -1,
+					 NULL) ||
+		    chown(alice_run("keyring"), t_alice.uid, t_alice.gid) < 0 ||
+		    chmod(alice_run("keyring"), 0600) < 0) {
+			perror("bench: keyring");
+			exit(1);
+		}
+		g_free(keyring);
+		bus = bus_up(&up[i]);
+		if (bus < 0) {
+			fprintf(stderr, "bench: no bus within %d ms\n", UP_MS);
+			exit(1);
+		}
+
+		t0 = now_us();
+		pamh = t_pam_start("bus", "alice", answers);
+		rc = pam_authenticate(pamh, 0);
+		if (rc == PAM_SUCCESS)
+			rc = pam_open_session(pamh, 0);
+		pam_end(pamh, rc);
+		v[i] = now_us() - t0;
+
+		worst = v[i] > worst ? v[i] : worst;
+		fastest = v[i] < fastest ? v[i] : fastest;
+		failed += rc != PAM_SUCCESS;
+		unlocks += one_unlock_from_here();
+		g_file_get_contents(alice_run("keyring"), &text, NULL, NULL);
+		keyring = g_strdup_printf("password=%s\nlocked=0\n", hex);
+		opened += text && !strcmp(text, keyring);
+		g_free(keyring);
+		g_free(text);
+		g_file_get_contents(alice_run("fake-daemon.record"), &rec, NULL,
+				    NULL);
+		if (rec) {
+			int who = started_by(rec, bus);
+
+			by_bus += who == 1;
+			by_bench += who == -1;
+		}
+		g_free(rec);
+		daemon = fake_daemon_pid();
+		ours = daemon > 0 && is_fake_daemon(daemon);
+		if (ours)
+			kill(daemon, SIGKILL);
+		stop_child(bus);
+		alive += ours && !gone(daemon);
+		/* one that wrote no pid, or another: killed too, and counted */
+		alive += processes_of_alice(true);
+		while (waitpid(-1, NULL, WNOHANG) > 0) /* orphans of the bus */
+			;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	alive += processes_of_alice(false);
+	g_free(hex);
+	printf("9 first login, daemon started through the session bus, %d "
+	       "logins: median %.0f us, worst %.0f us, fastest %.0f us; %d "
+	       "unlocks arrived, %d keyrings opened; %d daemons children of "
+	       "the bus, %d of the bench; %d logins failed, %d processes "
+	       "left\n",
+	       BUS_LOGINS, pct(v, BUS_LOGINS, 0.5), worst, fastest, unlocks,
+	       opened, by_bus, by_bench, failed, alive);
+	printf("  each login on a fresh dbus-daemon that listened before the "
+	       "clock started (not counted: median %.0f us from its fork to "
+	       "its address)\n",
+	       pct(up, BUS_LOGINS, 0.5));
+}
+
 /*
  * RSS growth over RSS_LOGINS logins of one service, after a warm-up: the
  * first few thousand logins of a process grow it once by a few pages (with
@@ -482,6 +846,8 @@ int main(void)
 	snprintf(text, sizeof(text), stack, "timeout=100", "timeout=100",
 		 "timeout=100");
 	t_service("hung", text);
+	snprintf(text, sizeof(text), stack, "", "auto_start", "");
+	t_service("bus", text);
 	t_service("start",
 		  "password required @FIXTURE@\n"
 		  "password optional @MODULE@ daemon=" FAKE_DAEMON "\n");
@@ -548,6 +914,7 @@ int main(void)
 	logins_in_a_row();
 	hung_daemon();
 	change_with_a_start();
+	first_login_through_the_bus();
 	t_case_teardown(NULL);
 	return 0;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* What the test files share; see suite.h. */
 #define _GNU_SOURCE
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -59,6 +60,14 @@ int suite_setup(void **state)
 	return t_case_setup(state);
 }
 
+int daemons_teardown(void **state)
+{
+	fake_daemon_kill(&t_alice);
+	fake_daemon_kill(&t_bob);
+	fake_daemons_stop();
+	return t_case_teardown(state);
+}
+
 const char *textf(const char *fmt, ...)
 {
 	static char bufs[8][512];
@@ -108,6 +117,26 @@ void stack(const char *fmt, ...)
 void stack_default(void)
 {
 	stack("%s", "");
+}
+
+void stack_default_with_alices_daemon(void)
+{
+	stack_default();
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+}
+
+void stack_auto_start(void)
+{
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+}
+
+pid_t daemon_listens_for(const struct tuser *u, uint8_t id)
+{
+	t_runtime_dir(u);
+	return t_listen(L(runtime_path(u, "oo7-pam.sock"), u, u, 0600,
+			  .behaviour = LISTENER_CLOSE, .reply_ok = true,
+			  .id = id));
 }
 
 /* ---- frames and logs ---- */
@@ -171,6 +200,23 @@ void assert_golden(const char *hex)
 	assert_int_equal(r->len, n);
 	assert_memory_equal(r->data, want, n);
 	records_free(all, 1);
+}
+
+void assert_unlock_frame(const char *pw)
+{
+	assert_frame(false, 0, "alice", "", 0, pw, strlen(pw));
+}
+
+void assert_record_is_frame(const struct record *r, uint8_t op,
+			    const char *user, const char *old, const char *new)
+{
+	uint8_t *want;
+	size_t len = t_expect_frame(&want, false, op, user, old, strlen(old),
+				    new, strlen(new));
+
+	assert_int_equal(r->len, len);
+	assert_memory_equal(r->data, want, len);
+	free(want);
 }
 
 void assert_no_frame(void)
@@ -380,6 +426,48 @@ char *fake_daemon_record(const struct tuser *u)
 	return text;
 }
 
+char *started_daemon_record(const struct tuser *u)
+{
+	char *text = fake_daemon_record(u);
+
+	if (!text)
+		fail_msg("no daemon was started as %s: no record within 5 s",
+			 u->name);
+	return text;
+}
+
+const char *stdin_line(const char *pw)
+{
+	char hex[256] = "";
+
+	for (size_t i = 0; pw[i] && 2 * i + 2 < sizeof(hex); i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)pw[i]);
+	return textf("\nstdin %s\n", hex);
+}
+
+const char *ids_line(const struct tuser *u)
+{
+	return textf("uids %1$u %1$u %1$u\ngids %2$u %2$u %2$u\n",
+		     (unsigned int)u->uid, (unsigned int)u->gid);
+}
+
+bool fake_daemon_ran(const struct tuser *u)
+{
+	return access(runtime_path(u, "fake-daemon.pid"), F_OK) == 0;
+}
+
+pid_t fake_daemon_pid(const struct tuser *u)
+{
+	gchar *text = NULL;
+	pid_t pid = 0;
+
+	if (g_file_get_contents(runtime_path(u, "fake-daemon.pid"), &text, NULL,
+				NULL))
+		pid = atoi(text);
+	g_free(text);
+	return pid;
+}
+
 size_t fake_daemon_frames(const struct tuser *u, struct record **out)
 {
 	int fd =
@@ -394,18 +482,27 @@ size_t fake_daemon_frames(const struct tuser *u, struct record **out)
 	return n;
 }
 
-/* pid runs a fake daemon (a copy of any name ending in oo7-daemon...) here. */
-static bool is_fake_daemon_here(pid_t pid, uid_t uid)
+/* pid runs in this process's mount namespace. */
+static bool in_this_mount_ns(pid_t pid)
 {
-	char path[64], exe[4096], ns[64], mine[64];
-	struct stat st;
+	char path[64], ns[64], mine[64];
 	ssize_t n, m;
-	const char *base;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
 	n = readlink(path, ns, sizeof(ns));
 	m = readlink("/proc/self/ns/mnt", mine, sizeof(mine));
-	if (n < 0 || n != m || memcmp(ns, mine, (size_t)n))
+	return n >= 0 && n == m && !memcmp(ns, mine, (size_t)n);
+}
+
+/* pid runs a fake daemon (a copy of any name ending in oo7-daemon...) here. */
+static bool is_fake_daemon_here(pid_t pid, uid_t uid)
+{
+	char path[64], exe[4096];
+	struct stat st;
+	ssize_t n;
+	const char *base;
+
+	if (!in_this_mount_ns(pid))
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	if (stat(path, &st) < 0 || st.st_uid != uid)
@@ -425,13 +522,8 @@ static bool is_fake_daemon_here(pid_t pid, uid_t uid)
  */
 void fake_daemon_kill(const struct tuser *u)
 {
-	gchar *text = NULL;
-	pid_t pid = 0;
+	pid_t pid = fake_daemon_pid(u);
 
-	if (g_file_get_contents(runtime_path(u, "fake-daemon.pid"), &text, NULL,
-				NULL))
-		pid = atoi(text);
-	g_free(text);
 	if (pid > 0 && is_fake_daemon_here(pid, u->uid))
 		kill(pid, SIGKILL);
 }
@@ -708,6 +800,20 @@ void set_sigchld(enum sigchld how)
 		signal(SIGCHLD, SIG_DFL);
 }
 
+void assert_host_unchanged_by(enum sigchld how, void (*fn)(void))
+{
+	GString *before = g_string_new(NULL), *after;
+
+	set_sigchld(how);
+	describe_host(before);
+	fn();
+	after = g_string_new(NULL);
+	describe_host(after);
+	assert_string_equal(before->str, after->str);
+	g_string_free(before, TRUE);
+	g_string_free(after, TRUE);
+}
+
 /* ---- real programs on private copies ---- */
 
 #define MAX_MOUNTS 16
@@ -760,10 +866,11 @@ gchar *read_text(const char *path)
 	return text;
 }
 
+/* A NULL text (a record that never came) lacks everything. */
 void assert_has(const char *text, const char *needle)
 {
-	if (!strstr(text, needle))
-		fail_msg("no \"%s\" in:\n%s", needle, text);
+	if (!text || !strstr(text, needle))
+		fail_msg("no \"%s\" in:\n%s", needle, text ? text : "(none)");
 }
 
 void assert_lacks(const char *text, const char *needle)
@@ -818,7 +925,7 @@ void stacks_from_the_shipped_profile(void)
 	shipped_profile_applied();
 }
 
-void daemon_where_auto_start_looks(void)
+void usr_overlay(void)
 {
 	char opts[700], up[300], work[300];
 
@@ -829,6 +936,11 @@ void daemon_where_auto_start_looks(void)
 	snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s,workdir=%s", up,
 		 work);
 	mount_over("overlay", "/usr", "overlay", opts);
+}
+
+void daemon_where_auto_start_looks(void)
+{
+	usr_overlay();
 	assert_int_equal(runf("mkdir -p /usr/libexec && cp %s %s && "
 			      "chmod 0755 %s",
 			      FAKE_DAEMON, DAEMON_PATH, DAEMON_PATH),
@@ -843,6 +955,51 @@ void rewrite(const char *path, const char *text)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
+}
+
+void edit_once(const char *path, const char *old, const char *new)
+{
+	gchar *text = read_text(path);
+	gchar **parts = g_strsplit(text, old, -1);
+	gchar *edited = g_strjoinv(new, parts);
+
+	if (g_strv_length(parts) != 2)
+		fail_msg("want one \"%s\" in %s:\n%s", old, path, text);
+	rewrite(path, edited);
+	g_free(edited);
+	g_strfreev(parts);
+	g_free(text);
+}
+
+/* Her line as the sandbox writes it, matched from the start of a line. */
+void alice_at_home(const char *shell)
+{
+	char home[300], line[200];
+
+	snprintf(home, sizeof(home), "%s", t_path("home-alice"));
+	t_mkdir(home, t_alice.uid, t_alice.gid, 0700);
+	snprintf(line, sizeof(line),
+		 "\nalice:x:%u:%u:test user:", (unsigned int)t_alice.uid,
+		 (unsigned int)t_alice.gid);
+	edit_once("/etc/passwd", textf("%s/nonexistent:/bin/sh\n", line),
+		  textf("%s%s:%s\n", line, home, shell));
+}
+
+const char *shadow_line(const char *user, const char *pw, const char *salt,
+			long lastchg)
+{
+	return textf("%s:%s:%ld:0:99999:7:::\n", user, crypt(pw, salt),
+		     lastchg);
+}
+
+void private_shadow_with(const char *lines)
+{
+	gchar *host = read_text("/etc/shadow");
+	gchar *text = g_strconcat(host, lines, NULL);
+
+	bind_text("/etc/shadow", "shadow", text, 0640);
+	g_free(text);
+	g_free(host);
 }
 
 /* A private /var/log with the files that login and pam_lastlog write. */
@@ -884,33 +1041,63 @@ void around_the_module_line(const char *file, const char *type,
 	g_free(text);
 }
 
-gchar *files_state(const char *paths)
+gchar *files_state(const char *paths, const char *listed)
 {
+	gchar *ls =
+	    listed ? g_strdup_printf("; ls -a %s 2>&1", listed) : g_strdup("");
 	gchar *cmd = g_strdup_printf(
 	    "sh -c 'find %1$s -printf \"%%p %%s %%m %%T@\\n\" 2>&1 | sort; "
-	    "find %1$s -type f -exec sha256sum {} + 2>&1 | sort'",
-	    paths);
+	    "find %1$s -type f -exec sha256sum {} + 2>&1 | sort%2$s'",
+	    paths, ls);
 	gchar *out = NULL;
 
 	if (!g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL))
 		out = g_strdup("(find failed)");
 	g_free(cmd);
+	g_free(ls);
 	return out;
+}
+
+/* What real_programs_setup() found, for real_programs_teardown(). */
+static const char *host_paths, *host_listed;
+static gchar *host_before;
+
+int real_programs_setup(void **state, const char *paths, const char *listed)
+{
+	host_paths = paths;
+	host_listed = listed;
+	host_before = files_state(paths, listed);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	return suite_setup(state);
+}
+
+int real_programs_teardown(int r)
+{
+	gchar *after;
+
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	after = files_state(host_paths, host_listed);
+	if (strcmp(after, host_before)) {
+		fprintf(stderr,
+			"the host's files changed; before:\n%s\nafter:\n%s",
+			host_before, after);
+		r = -1;
+	}
+	g_free(after);
+	g_free(host_before);
+	host_before = NULL;
+	return r;
 }
 
 /* The real uid of pid, if it runs in this mount namespace; else -1. */
 static long uid_here(pid_t pid)
 {
-	char path[64], ns[64], mine[64], *line = NULL;
-	ssize_t n;
+	char path[64], *line = NULL;
 	size_t cap = 0;
 	long uid = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
-	n = readlink(path, ns, sizeof(ns) - 1);
-	if (n < 0 || readlink("/proc/self/ns/mnt", mine, sizeof(mine)) != n ||
-	    memcmp(ns, mine, (size_t)n))
+	if (!in_this_mount_ns(pid))
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
@@ -940,6 +1127,19 @@ size_t processes_of(uid_t uid, pid_t *pids, size_t max)
 	return n;
 }
 
+void kill_processes_of(const struct tuser *u, pid_t keep)
+{
+	pid_t pids[32];
+	size_t n = processes_of(u->uid, pids, N_ELEMS(pids));
+
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] != keep)
+			kill(pids[i], SIGKILL);
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] != keep && parent_of(pids[i]) == getpid())
+			waitpid(pids[i], NULL, 0);
+}
+
 void client_init(struct client *c)
 {
 	*c = (struct client){.pid = -1, .status = -1};
@@ -963,6 +1163,25 @@ void exec_as_alice(const char *const *argv)
 	    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
 		_exit(126);
 	execve(argv[0], (char *const *)argv, (char *const *)env);
+	_exit(127);
+}
+
+/* t_preload's LD_PRELOAD and the sanitizers' options pass (check-asan). */
+void exec_with_env(const char *const *argv, const char *const *env)
+{
+	static const char *const pass[] = {"LD_PRELOAD", "ASAN_OPTIONS",
+					   "UBSAN_OPTIONS"};
+	const char *all[8] = {NULL};
+	size_t n = 0;
+
+	t_preload(NULL);
+	for (; env[n] && n < 4; n++)
+		all[n] = env[n];
+	for (size_t i = 0; i < N_ELEMS(pass); i++)
+		if (getenv(pass[i]))
+			all[n++] =
+			    g_strdup_printf("%s=%s", pass[i], getenv(pass[i]));
+	execve(argv[0], (char *const *)argv, (char *const *)all);
 	_exit(127);
 }
 
@@ -1126,4 +1345,76 @@ void collect(struct client *c, int out, int err, const struct exchange *script)
 	drain_signals(sfd);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+void run_piped(struct client *c, exec_fn exec, const char *const *argv,
+	       const char *input)
+{
+	int in[2] = {-1, -1}, out[2], err[2];
+
+	client_init(c);
+	if (input)
+		assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		if ((input && dup2(in[0], 0) < 0) || dup2(out[1], 1) < 0 ||
+		    dup2(err[1], 2) < 0)
+			_exit(126);
+		exec(argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	if (input) {
+		close(in[0]);
+		assert_int_equal(write(in[1], input, strlen(input)),
+				 (ssize_t)strlen(input));
+		close(in[1]);
+	}
+	collect(c, out[0], err[0], NULL);
+	close(out[0]);
+	close(err[0]);
+}
+
+void run_on_terminal(struct client *c, exec_fn exec, const char *const *argv,
+		     const struct exchange *script)
+{
+	int master, slave;
+
+	client_init(c);
+	master = open_terminal(&slave);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		use_terminal(slave);
+		exec(argv);
+		_exit(127);
+	}
+	close(slave);
+	collect(c, master, -1, script);
+	close(master);
+}
+
+/* SIGCHLD is blocked meanwhile, and read through a signalfd. */
+bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms)
+{
+	sigset_t chld, old;
+	struct pollfd p = {.events = POLLIN};
+	struct timespec t0;
+	bool ok;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	p.fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!(ok = done(pid)) && elapsed_ms(&t0) < ms &&
+	       poll(&p, 1, ms - (int)elapsed_ms(&t0)) >= 0)
+		drain_signals(p.fd);
+	close(p.fd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ok;
 }

@@ -50,6 +50,9 @@ extern const size_t clients_tests_count;
 /* A case with the suite's setup and the harness's teardown. */
 #define T(name)                                                                \
 	cmocka_unit_test_setup_teardown(name, suite_setup, t_case_teardown)
+/* A case that may start daemons, which daemons_teardown() stops. */
+#define TD(name)                                                               \
+	cmocka_unit_test_setup_teardown(name, suite_setup, daemons_teardown)
 
 /*
  * The fake daemon, as the tests name it to the module: a copy made at
@@ -85,6 +88,8 @@ void suite_enter(void);
  * SIGCHLD at its default even if a case that changed it failed.
  */
 int suite_setup(void **state);
+/* The daemons of alice and bob (their pid files), then the case's own. */
+int daemons_teardown(void **state);
 
 /*
  * Formatted text in one of eight rotating buffers: valid until eight more
@@ -107,6 +112,12 @@ const char *encoding_option(enum encoding enc);
 void stack(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same with no option. */
 void stack_default(void);
+/* The same, and alice's daemon listening at alice_socket(). */
+void stack_default_with_alices_daemon(void);
+/* login with auto_start of FAKE_DAEMON; alice's runtime folder, no daemon. */
+void stack_auto_start(void);
+/* u's daemon as in oo7 0.6: at RUNTIME/oo7-pam.sock, its frames tagged id. */
+pid_t daemon_listens_for(const struct tuser *u, uint8_t id);
 
 /* Exactly one frame arrived, from the PAM host, running as root. */
 struct record *one_frame(struct record **all);
@@ -115,6 +126,11 @@ void assert_frame(bool gvariant, uint8_t op, const char *user, const void *old,
 		  size_t old_len, const void *new, size_t new_len);
 /* That frame is these bytes, written as hex (spaces ignored). */
 void assert_golden(const char *hex);
+/* That frame is alice's unlock with pw, in the D-Bus encoding. */
+void assert_unlock_frame(const char *pw);
+/* r is the frame that libdbus-1 encodes for these fields. */
+void assert_record_is_frame(const struct record *r, uint8_t op,
+			    const char *user, const char *old, const char *new);
 void assert_no_frame(void);
 void assert_logged(const char *needle);
 void assert_not_logged(const char *needle);
@@ -149,6 +165,16 @@ int pamtester(const char *service, enum pamtester_via via, const char *input,
 bool file_appears(const char *dir, const char *name, int ms);
 /* u's fake daemon's record, NULL if it wrote none within 5 s; g_free it. */
 char *fake_daemon_record(const struct tuser *u);
+/* The same, and the case fails if there is none: a daemon was started. */
+char *started_daemon_record(const struct tuser *u);
+/* The line of a record that says the daemon got pw on its stdin. */
+const char *stdin_line(const char *pw);
+/* The lines of a record that say the daemon ran with u's ids. */
+const char *ids_line(const struct tuser *u);
+/* u's fake daemon wrote its pid file: one was executed. */
+bool fake_daemon_ran(const struct tuser *u);
+/* The pid in u's fake daemon's pid file; 0 if there is none. */
+pid_t fake_daemon_pid(const struct tuser *u);
 /* The frames u's fake daemon got, oldest first; records_free them. */
 size_t fake_daemon_frames(const struct tuser *u, struct record **out);
 /*
@@ -196,6 +222,10 @@ void describe_host(GString *s);
 /* How a host may have SIGCHLD: at its default, ignored, or handled. */
 enum sigchld { SIGCHLD_DEFAULT, SIGCHLD_IGNORED, SIGCHLD_HANDLED };
 void set_sigchld(enum sigchld how);
+/* fn, run with SIGCHLD as how, leaves this process as it was. */
+void assert_host_unchanged_by(enum sigchld how, void (*fn)(void));
+/* Calls done(pid), woken by SIGCHLD, till true or ms pass; its last answer. */
+bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms);
 
 /* ---- real programs (sudo, doas, login, passwd) on private copies ---- */
 
@@ -239,8 +269,19 @@ void private_pam_config(void);
 void shipped_profile_applied(void);
 /* The fake daemon at DAEMON_PATH, in an overlay on /usr. */
 void daemon_where_auto_start_looks(void);
+/* An overlay on /usr of this case's (a mount undone by unmount_private). */
+void usr_overlay(void);
 /* text in place of path's contents, the file's owner and mode kept. */
 void rewrite(const char *path, const char *text);
+/* old in path's text, exactly once (else the case fails), made new. */
+void edit_once(const char *path, const char *old, const char *new);
+/* alice with a home of hers and shell in /etc/passwd (a private copy). */
+void alice_at_home(const char *shell);
+/* A line of /etc/shadow: user's password pw, hashed with salt. */
+const char *shadow_line(const char *user, const char *pw, const char *salt,
+			long lastchg);
+/* A private /etc/shadow: the host's, then these lines. */
+void private_shadow_with(const char *lines);
 /* A private /var/log with the files that login and pam_lastlog write. */
 void private_var_log(void);
 /*
@@ -251,11 +292,18 @@ void around_the_module_line(const char *file, const char *type,
 			    const char *before, const char *after);
 /*
  * Names, sizes, modes, times and contents of the files under paths (a
- * shell word list), to compare a case's before and after; g_free it.
+ * shell word list), and the names in the folders listed (NULL: none), to
+ * compare a case's before and after; g_free it.
  */
-gchar *files_state(const char *paths);
+gchar *files_state(const char *paths, const char *listed);
+/* Setup for real programs: the host's files_state() kept; a subreaper. */
+int real_programs_setup(void **state, const char *paths, const char *listed);
+/* After unmount_private(): no subreaper; r, or -1 if those files changed. */
+int real_programs_teardown(int r);
 /* The processes of uid in this namespace (at most max); their count. */
 size_t processes_of(uid_t uid, pid_t *pids, size_t max);
+/* Every process of u here killed (but keep), and reaped if our child. */
+void kill_processes_of(const struct tuser *u, pid_t keep);
 
 /* A real program that ran: its exit code (-1 if killed), its output. */
 struct client {
@@ -277,8 +325,13 @@ struct exchange {
 };
 void client_init(struct client *c);
 void client_free(struct client *c);
+/* How a child, its stdio in place, executes argv; it does not return. */
+typedef void (*exec_fn)(const char *const *argv);
 /* In a child: alice, as her login would make her, then argv. */
 void exec_as_alice(const char *const *argv) __attribute__((noreturn));
+/* In a child: argv with env (at most 4) and make check-asan's variables. */
+void exec_with_env(const char *const *argv, const char *const *env)
+    __attribute__((noreturn));
 /*
  * A terminal of a devpts instance in this case's folder: returns its master
  * side in packet mode, its other side in *slave. In a child, use_terminal
@@ -293,5 +346,11 @@ void use_terminal(int slave);
  * open_terminal, and the script's steps answer its prompts.
  */
 void collect(struct client *c, int out, int err, const struct exchange *script);
+/* argv run by exec, input on its stdin (NULL: ours), its output into c. */
+void run_piped(struct client *c, exec_fn exec, const char *const *argv,
+	       const char *input);
+/* argv executed by exec on a terminal of its own, script answering it. */
+void run_on_terminal(struct client *c, exec_fn exec, const char *const *argv,
+		     const struct exchange *script);
 
 #endif

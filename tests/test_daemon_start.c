@@ -6,14 +6,12 @@
  * case's teardown kills the daemon it started.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -34,14 +32,6 @@ static const char *fake_named(const char *suffix)
 	return path;
 }
 
-static int teardown(void **state)
-{
-	fake_daemon_kill(&t_alice);
-	return t_case_teardown(state);
-}
-
-#define TD(name) cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
-
 static void
 auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
 {
@@ -58,8 +48,7 @@ auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
 	(void)state;
 	assert_non_null(extra);
 	snprintf(run, sizeof(run), "%s", runtime_dir(&t_alice));
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/bus", run);
 	assert_int_equal(bind(bus, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	setenv("HOST_ONLY", "from-the-login-manager", 1);
@@ -78,12 +67,9 @@ auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
 	signal(SIGUSR1, SIG_DFL);
 	unsetenv("HOST_ONLY");
 	close(bus);
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
-	assert_has(rec,
-		   textf("uids %1$u %1$u %1$u\ngids %2$u %2$u %2$u\n",
-			 (unsigned int)t_alice.uid, (unsigned int)t_alice.gid));
+	assert_has(rec, ids_line(&t_alice));
 	assert_has(rec, textf("groups %u %u\n", (unsigned int)t_alice.gid,
 			      (unsigned int)extra->gr_gid));
 	assert_has(rec, "cwd /\n");
@@ -115,28 +101,22 @@ auto_start_runs_the_daemon_as_the_user_with_the_password(void **state)
 	g_free(rec);
 }
 
+/* A login that starts a daemon, which writes its record. */
+static void login_that_starts_a_daemon(void)
+{
+	t_login("login", "alice", "hunter2", NULL);
+
+	g_free(started_daemon_record(&t_alice));
+}
+
 /* Started from a host with SIGCHLD at its default, ignored, or handled. */
 static void host_is_left_as_it_was_after_a_daemon_start(enum sigchld how)
 {
-	GString *before = g_string_new(NULL), *after;
-	gchar *rec;
+	stack_auto_start();
 
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
-	set_sigchld(how);
-	describe_host(before);
+	assert_host_unchanged_by(how, login_that_starts_a_daemon);
 
-	t_login("login", "alice", "hunter2", NULL);
-
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
-	after = g_string_new(NULL);
-	describe_host(after);
-	assert_string_equal(before->str, after->str);
 	assert_int_equal(waitpid(-1, NULL, WNOHANG), 0);
-	g_free(rec);
-	g_string_free(before, TRUE);
-	g_string_free(after, TRUE);
 	set_sigchld(SIGCHLD_DEFAULT);
 }
 
@@ -167,15 +147,13 @@ static void auto_start_without_password_starts_without_login(void **state)
 	gchar *rec;
 
 	(void)state;
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 	pamh = t_pam_start("login", "alice", NULL);
 
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_has(rec, "argv " FAKE_DAEMON "\n");
 	assert_has(rec, "stdin \n");
 	g_free(rec);
@@ -189,9 +167,8 @@ static void auto_start_leaves_a_running_daemon_alone(void **state)
 
 	t_login("login", "alice", "hunter2", NULL);
 
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
-	assert_int_equal(
-	    access(runtime_path(&t_alice, "fake-daemon.pid"), F_OK), -1);
+	assert_unlock_frame("hunter2");
+	assert_false(fake_daemon_ran(&t_alice));
 }
 
 /*
@@ -251,16 +228,9 @@ static const char *const daemon_paths[] = {
  */
 static void daemon_is_found_before_later_paths(size_t first)
 {
-	char opts[700], up[300], work[300];
 	gchar *rec;
 
-	snprintf(up, sizeof(up), "%s", t_path("up"));
-	snprintf(work, sizeof(work), "%s", t_path("work"));
-	t_mkdir(up, 0, 0, 0755);
-	t_mkdir(work, 0, 0, 0755);
-	snprintf(opts, sizeof(opts), "lowerdir=/usr,upperdir=%s,workdir=%s", up,
-		 work);
-	assert_int_equal(mount("overlay", "/usr", "overlay", 0, opts), 0);
+	usr_overlay();
 	assert_int_equal(runf("mkdir -p /usr/lib/oo7 /usr/libexec"), 0);
 	for (size_t i = first; i < N_ELEMS(daemon_paths); i++)
 		assert_true(copy_program(FAKE_DAEMON, daemon_paths[i]));
@@ -269,17 +239,17 @@ static void daemon_is_found_before_later_paths(size_t first)
 
 	t_login("login", "alice", "hunter2", NULL);
 
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_has(rec, textf("argv %s --login\n", daemon_paths[first]));
 	g_free(rec);
 }
 
 static int usr_overlay_teardown(void **state)
 {
-	fake_daemon_kill(&t_alice);
-	umount2("/usr", MNT_DETACH);
-	return t_case_teardown(state);
+	int r = daemons_teardown(state);
+
+	unmount_private();
+	return r;
 }
 
 #define TU(name)                                                               \
@@ -315,32 +285,21 @@ static void
 chauthtok_with_auto_start_rekeys_through_a_started_daemon(void **state)
 {
 	struct record *all;
-	uint8_t *want;
-	size_t n, len;
+	size_t n;
 	gchar *rec;
-	int fd;
 
 	(void)state;
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 
 	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "new"),
 			 PAM_SUCCESS);
 
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_has(rec, "argv " FAKE_DAEMON "\n");
 	g_free(rec);
-	fd = open(runtime_path(&t_alice, "fake-daemon.frames"),
-		  O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	n = records_read(fd, &all);
-	close(fd);
+	n = fake_daemon_frames(&t_alice, &all);
 	assert_int_equal(n, 1);
-	len = t_expect_frame(&want, false, 1, "alice", "hunter2", 7, "new", 3);
-	assert_int_equal(all[0].len, len);
-	assert_memory_equal(all[0].data, want, len);
-	free(want);
+	assert_record_is_frame(&all[0], 1, "alice", "hunter2", "new");
 	records_free(all, n);
 }
 

@@ -31,13 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <crypt.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <cmocka.h>
 #include <glib.h>
 
@@ -49,23 +44,6 @@
 	"/etc/shadow /etc/pam.d /usr/share/pam-configs /var/lib/pam "          \
 	"/var/cache/debconf /var/log/wtmp /var/log/btmp "                      \
 	"/var/log/lastlog " SECUREDIR
-
-/* What these files were when the case began. */
-static gchar *host_before;
-
-/* Names, sizes, modes, times and contents of HOST_FILES. */
-static gchar *host_files(void)
-{
-	gchar *out = NULL;
-
-	if (!g_spawn_command_line_sync(
-		"sh -c 'find " HOST_FILES " -printf \"%p %s %m %T@\\n\" "
-		"2>&1 | sort; find " HOST_FILES " -type f -exec sha256sum "
-		"{} + 2>&1 | sort'",
-		&out, NULL, NULL, NULL))
-		return g_strdup("(find failed)");
-	return out;
-}
 
 /* ---- the machine, privately ---- */
 
@@ -93,38 +71,7 @@ static void gnome_keyring_module_present(void)
 			 "libpam-gnome-keyring, see tests/deps.sh");
 }
 
-/* A private /etc/shadow with alice's password. */
-static void shadow_with_alice(void)
-{
-	gchar *host = read_text("/etc/shadow");
-	gchar *text = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", host,
-				      crypt(PW, "$6$pamoo7greet$"));
-
-	bind_text("/etc/shadow", "shadow", text, 0640);
-	g_free(text);
-	g_free(host);
-}
-
 /* ---- the login ---- */
-
-/*
- * Every process of alice here killed and reaped, but keep (-1: none).
- * pam_gnome_keyring's auto_start runs gnome-keyring-daemon as her where it
- * is installed, which leaves its starter at once: this process adopts it
- * (PR_SET_CHILD_SUBREAPER, see setup), so that no zombie is left.
- */
-static void no_process_of_alice_but(pid_t keep)
-{
-	pid_t pids[16];
-	size_t n = processes_of(t_alice.uid, pids, N_ELEMS(pids));
-
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] != keep)
-			kill(pids[i], SIGKILL);
-	for (size_t i = 0; i < n; i++)
-		if (pids[i] != keep && parent_of(pids[i]) == getpid())
-			waitpid(pids[i], NULL, 0);
-}
 
 /*
  * What a greeter calls, as pamtester's operations; -v has it say each
@@ -134,59 +81,29 @@ static void no_process_of_alice_but(pid_t keep)
 	"authenticate", "acct_mgmt", "setcred(PAM_ESTABLISH_CRED)",            \
 	    "open_session", "close_session"
 
-/*
- * In the child: pamtester, as root with the environment of a service (and
- * under make check-asan, the sanitizer's runtime that the module needs).
- */
-static void exec_pamtester(const char *service)
+/* In the child: pamtester, as root with the environment of a service. */
+static void exec_pamtester(const char *const *argv)
 {
-	const char *argv[] = {"/usr/bin/pamtester", "-v", service, "alice",
-			      GREETER_OPS,	    NULL};
-	const char *env[8] = {"PATH=/usr/bin:/bin", "LANG=C"};
-	const char *const pass[] = {"LD_PRELOAD", "ASAN_OPTIONS",
-				    "UBSAN_OPTIONS"};
-	size_t n = 2;
+	static const char *const env[] = {"PATH=/usr/bin:/bin", "LANG=C", NULL};
 
-	t_preload(NULL);
-	for (size_t i = 0; i < N_ELEMS(pass); i++)
-		if (getenv(pass[i]))
-			env[n++] =
-			    g_strdup_printf("%s=%s", pass[i], getenv(pass[i]));
-	execve(argv[0], (char *const *)argv, (char *const *)env);
-	_exit(127);
+	exec_with_env(argv, env);
 }
 
 /*
  * alice logs in through service, her password on pamtester's stdin, with a
- * new private /var/log; then no process of hers is left but her listener.
+ * new private /var/log; then every process of hers is killed and reaped but
+ * her listener. pam_gnome_keyring's auto_start runs gnome-keyring-daemon as
+ * her where it is installed, which leaves its starter at once: this process
+ * adopts it (PR_SET_CHILD_SUBREAPER, see setup), so that no zombie is left.
  */
 static void greeter_login(struct client *c, const char *service, pid_t listener)
 {
-	int in[2], out[2], err[2];
+	const char *argv[] = {"/usr/bin/pamtester", "-v", service, "alice",
+			      GREETER_OPS,	    NULL};
 
 	private_var_log();
-	client_init(c);
-	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	c->pid = fork();
-	assert_true(c->pid >= 0);
-	if (c->pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(err[1], 2) < 0)
-			_exit(126);
-		exec_pamtester(service);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	assert_int_equal(write(in[1], PW "\n", strlen(PW) + 1),
-			 (ssize_t)strlen(PW) + 1);
-	close(in[1]);
-	collect(c, out[0], err[0], NULL);
-	close(out[0]);
-	close(err[0]);
-	no_process_of_alice_but(listener);
+	run_piped(c, exec_pamtester, argv, PW "\n");
+	kill_processes_of(&t_alice, listener);
 }
 
 /*
@@ -221,7 +138,7 @@ static void greeter_login_delivers_exactly_one_frame(const char *service)
 	private_pam_config();
 	greeter_file_in_place(service);
 	gnome_keyring_module_present();
-	shadow_with_alice();
+	private_shadow_with(shadow_line("alice", PW, "$6$pamoo7greet$", 20000));
 	listener = t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
 	greeter_login(&stock, service, listener);
 	assert_no_frame();
@@ -231,7 +148,7 @@ static void greeter_login_delivers_exactly_one_frame(const char *service)
 
 	assert_same_results(&stock, &with);
 	host_pid = with.pid;
-	assert_frame(false, 0, "alice", "", 0, PW, strlen(PW));
+	assert_unlock_frame(PW);
 	assert_not_logged(PW);
 	client_free(&stock);
 	client_free(&with);
@@ -268,31 +185,18 @@ static void greetd_login_delivers_exactly_one_frame(void **state)
 
 static int setup(void **state)
 {
-	host_before = host_files();
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	return suite_setup(state);
+	return real_programs_setup(state, HOST_FILES, NULL);
 }
 
 /* No process of alice left here, the mounts undone, the host as it was. */
 static int teardown(void **state)
 {
-	gchar *after;
 	int r;
 
-	no_process_of_alice_but(-1);
+	kill_processes_of(&t_alice, -1);
 	r = t_case_teardown(state);
 	unmount_private();
-	prctl(PR_SET_CHILD_SUBREAPER, 0);
-	after = host_files();
-	if (strcmp(after, host_before)) {
-		fprintf(stderr,
-			"the host's files changed; before:\n%s\nafter:\n%s",
-			host_before, after);
-		r = -1;
-	}
-	g_free(after);
-	g_free(host_before);
-	return r;
+	return real_programs_teardown(r);
 }
 
 #define GREETER_CASE(name)                                                     \

@@ -24,8 +24,7 @@ static void host_identity_is_restored_after_delivery(void **state)
 	int nb = getgroups(64, before), na;
 
 	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	stack_default_with_alices_daemon();
 
 	t_login("login", "alice", "hunter2", NULL);
 
@@ -36,34 +35,31 @@ static void host_identity_is_restored_after_delivery(void **state)
 	assert_int_equal(setfsgid((gid_t)-1), 0);
 	assert_int_equal(geteuid(), 0);
 	assert_int_equal(getegid(), 0);
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_unlock_frame("hunter2");
 }
 
-/* 1,000 logins and 10 password changes, then the same process as before. */
-static void host_is_left_as_it_was_after_1000_logins(enum sigchld how)
+/* 1,000 logins and 10 password changes. */
+static void logins_and_changes(void)
 {
-	GString *before = g_string_new(NULL), *after;
-	struct record *all;
-	size_t n;
-
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	set_sigchld(how);
-	describe_host(before);
-
 	for (int i = 0; i < 1000; i++)
 		t_login("login", "alice", "hunter2", NULL);
 	for (int i = 0; i < 10; i++)
 		t_chauthtok("login", "alice", "hunter2", "new");
+}
 
-	after = g_string_new(NULL);
-	describe_host(after);
-	assert_string_equal(before->str, after->str);
+/* After those, the same process as before. */
+static void host_is_left_as_it_was_after_1000_logins(enum sigchld how)
+{
+	struct record *all;
+	size_t n;
+
+	stack_default_with_alices_daemon();
+
+	assert_host_unchanged_by(how, logins_and_changes);
+
 	n = t_frames(&all);
 	assert_int_equal(n, 1010);
 	records_free(all, n);
-	g_string_free(before, TRUE);
-	g_string_free(after, TRUE);
 	set_sigchld(SIGCHLD_DEFAULT);
 }
 
@@ -90,14 +86,19 @@ host_with_sigchld_handled_is_left_as_it_was_after_1000_logins(void **state)
 
 /* ---- the kept password ---- */
 
+/* A handle of "login" for alice, these answers, her daemon listening. */
+static pam_handle_t *alice_listened_for(const char *const *answers)
+{
+	stack_default_with_alices_daemon();
+	return t_pam_start("login", "alice", answers);
+}
+
 static void session_without_auth_sends_nothing(void **state)
 {
 	pam_handle_t *pamh;
 
 	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	pamh = t_pam_start("login", "alice", NULL);
+	pamh = alice_listened_for(NULL);
 
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
@@ -105,42 +106,41 @@ static void session_without_auth_sends_nothing(void **state)
 	assert_no_frame();
 }
 
-static void second_auth_replaces_the_kept_password(void **state)
+/*
+ * auth, PAM_AUTHTOK cleared, auth again with what answers has left, then
+ * the session.
+ */
+static void auth_twice_then_session(const char *const *answers)
 {
-	const char *answers[] = {"first-try", "second-try", NULL};
-	pam_handle_t *pamh;
-
-	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	pamh = t_pam_start("login", "alice", answers);
+	pam_handle_t *pamh = alice_listened_for(answers);
 
 	pam_authenticate(pamh, 0);
 	pam_set_item(pamh, PAM_AUTHTOK, NULL);
 	pam_authenticate(pamh, 0);
 	pam_open_session(pamh, 0);
 	pam_end(pamh, PAM_SUCCESS);
+}
+
+static void second_auth_replaces_the_kept_password(void **state)
+{
+	const char *answers[] = {"first-try", "second-try", NULL};
+
+	(void)state;
+	auth_twice_then_session(answers);
 
 	assert_frame(false, 0, "alice", "", 0, "second-try", 10);
 }
 
-/* An auth that reads no password must not leave the earlier one behind. */
+/*
+ * An auth that reads no password must not leave the earlier one behind: the
+ * conversation has no answer left, no PAM_AUTHTOK the second time.
+ */
 static void auth_without_password_drops_the_earlier_one(void **state)
 {
 	const char *answers[] = {"first-try", NULL};
-	pam_handle_t *pamh;
 
 	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	pamh = t_pam_start("login", "alice", answers);
-	pam_authenticate(pamh, 0);
-	pam_set_item(pamh, PAM_AUTHTOK, NULL);
-
-	/* The conversation has no answer left: no PAM_AUTHTOK this time. */
-	pam_authenticate(pamh, 0);
-	pam_open_session(pamh, 0);
-	pam_end(pamh, PAM_SUCCESS);
+	auth_twice_then_session(answers);
 
 	assert_no_frame();
 	assert_logged("list pam_oo7 after the module that reads it");
@@ -153,16 +153,14 @@ static void session_uses_the_kept_password_once(void **state)
 	pam_handle_t *pamh;
 
 	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-	pamh = t_pam_start("login", "alice", answers);
+	pamh = alice_listened_for(answers);
 	pam_authenticate(pamh, 0);
 
 	pam_open_session(pamh, 0);
 	pam_open_session(pamh, 0);
 	pam_end(pamh, PAM_SUCCESS);
 
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_unlock_frame("hunter2");
 }
 
 static void chauthtok_without_old_password_sends_nothing(void **state)
@@ -263,8 +261,7 @@ static void password_does_not_linger_after_pam_end(void **state)
 		pw3[i] = (char)('a' + (i * 3 + 2) % 26);
 	}
 	pw[LEN] = pw2[LEN] = pw3[LEN] = '\0';
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	stack_default_with_alices_daemon();
 	/* A login, then a password change, each checked on its own. */
 	for (int k = 0; k < 2; k++) {
 		pam_handle_t *pamh = t_pam_start("login", "alice", answers[k]);
@@ -370,13 +367,19 @@ session_and_password_return_success_when_the_daemon_confirms(void **state)
 
 /* ---- options ---- */
 
+/* alice logs in with this option, her daemon listening; the login's code. */
+static int login_with_option(const char *option)
+{
+	stack("%s", option);
+	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+
+	return t_login("login", "alice", "hunter2", NULL);
+}
+
 static void only_if_skips_other_services(void **state)
 {
 	(void)state;
-	stack("only_if=gdm-password,sddm");
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-
-	t_login("login", "alice", "hunter2", NULL);
+	login_with_option("only_if=gdm-password,sddm");
 
 	assert_no_frame();
 }
@@ -384,25 +387,18 @@ static void only_if_skips_other_services(void **state)
 static void only_if_acts_for_listed_services(void **state)
 {
 	(void)state;
-	stack("only_if=gdm-password,login");
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	login_with_option("only_if=gdm-password,login");
 
-	t_login("login", "alice", "hunter2", NULL);
-
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_unlock_frame("hunter2");
 }
 
 /* The option is logged, and the login goes on with the defaults. */
 static void invalid_option_is_logged_and_ignored(const char *option)
 {
-	stack("%s", option);
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
-
-	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
-			 PAM_SUCCESS);
+	assert_int_equal(login_with_option(option), PAM_SUCCESS);
 
 	assert_logged(textf("Ignoring unknown or invalid option: %s", option));
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_unlock_frame("hunter2");
 }
 
 static void unknown_option_is_logged_and_ignored(void **state)

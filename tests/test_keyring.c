@@ -99,16 +99,6 @@ static void assert_daemon_got(const struct tuser *u, size_t n,
 	records_free(all, got);
 }
 
-/* The record line of a daemon that got pw on its stdin. */
-static const char *stdin_line(const char *pw)
-{
-	char hex[256] = "";
-
-	for (size_t i = 0; pw[i] && 2 * i + 2 < sizeof(hex); i++)
-		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)pw[i]);
-	return textf("\nstdin %s\n", hex);
-}
-
 /* The pid in a daemon's record. */
 static pid_t pid_in(const char *record)
 {
@@ -140,42 +130,77 @@ static void assert_no_child_left(void)
 		fail_msg("the module left a child behind: %d", (int)r);
 }
 
-/* ---- screen lockers: auth, then setcred ---- */
-
-/* A locker: auth with alice's password, then setcred with flag. */
-static void unlock_screen(int flag)
+/* alice's keyring unlocked with pw, by the one frame that her daemon got. */
+static void assert_unlocked_with(const char *pw)
 {
-	const char *answers[] = {OLD_PW, NULL};
+	assert_keyring(&t_alice, pw, false);
+	assert_daemon_got(&t_alice, 1, &UNLOCK(pw));
+}
+
+/* u's keyring still locked with OLD_PW: u's daemon got no frame. */
+static void assert_still_locked(const struct tuser *u)
+{
+	assert_keyring(u, OLD_PW, true);
+	assert_daemon_got(u, 0, NULL);
+}
+
+/* alice's answers: her password, once. */
+static const char *const old_pw[] = {OLD_PW, NULL};
+
+/* A handle of "login" for alice, authenticated with answers. */
+static pam_handle_t *alice_authenticated(const char *const *answers)
+{
 	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
 
 	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	return pamh;
+}
+
+/* The service login as text has it, alice's daemon up with pw: her handle. */
+static pam_handle_t *handle_with_her_daemon_up(const char *text, const char *pw,
+					       const char *const *answers)
+{
+	t_service("login", text);
+	daemon_up(&t_alice, pw);
+	return t_pam_start("login", "alice", answers);
+}
+
+/* With debug, and alice's daemon up: a handle of hers, authenticated. */
+static pam_handle_t *authenticated_with_her_daemon_up(void)
+{
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+	return alice_authenticated(old_pw);
+}
+
+/* ---- screen lockers: auth, then setcred ---- */
+
+/* A locker: setcred with flag on pamh, where alice authenticated. */
+static void unlock_screen(pam_handle_t *pamh, int flag)
+{
 	assert_int_equal(pam_setcred(pamh, flag), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
+}
+
+/* The locker's setcred(flag) unlocks the keyring of a running daemon. */
+static void screen_unlock_unlocks_a_running_daemons_keyring(int flag)
+{
+	unlock_screen(authenticated_with_her_daemon_up(), flag);
+
+	assert_unlocked_with(OLD_PW);
 }
 
 static void
 auth_then_refresh_cred_unlocks_a_running_daemons_keyring(void **state)
 {
 	(void)state;
-	stack("debug");
-	daemon_up(&t_alice, OLD_PW);
-
-	unlock_screen(PAM_REFRESH_CRED);
-
-	assert_keyring(&t_alice, OLD_PW, false);
-	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+	screen_unlock_unlocks_a_running_daemons_keyring(PAM_REFRESH_CRED);
 }
 
 static void auth_then_reinitialize_cred_unlocks_it(void **state)
 {
 	(void)state;
-	stack("debug");
-	daemon_up(&t_alice, OLD_PW);
-
-	unlock_screen(PAM_REINITIALIZE_CRED);
-
-	assert_keyring(&t_alice, OLD_PW, false);
-	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+	screen_unlock_unlocks_a_running_daemons_keyring(PAM_REINITIALIZE_CRED);
 }
 
 /*
@@ -184,21 +209,17 @@ static void auth_then_reinitialize_cred_unlocks_it(void **state)
  */
 static void failed_auth_sends_nothing(void **state)
 {
-	const char *answers[] = {OLD_PW, NULL};
 	pam_handle_t *pamh;
 
 	(void)state;
-	t_service("login", STACK_FAILING);
-	daemon_up(&t_alice, OLD_PW);
-	pamh = t_pam_start("login", "alice", answers);
+	pamh = handle_with_her_daemon_up(STACK_FAILING, OLD_PW, old_pw);
 
 	assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
 	pam_end(pamh, PAM_AUTH_ERR);
 
 	assert_logged("pam_oo7(login:auth)");
 	assert_not_logged("No password to unlock the keyring with");
-	assert_keyring(&t_alice, OLD_PW, true);
-	assert_daemon_got(&t_alice, 0, NULL);
+	assert_still_locked(&t_alice);
 }
 
 /* auto_start on every line, a keyring and a bus: still, none starts. */
@@ -209,105 +230,104 @@ static void setcred_refresh_starts_no_daemon(void **state)
 	keyring_create(&t_alice, OLD_PW, true);
 	session_bus_create(&t_alice);
 
-	unlock_screen(PAM_REFRESH_CRED);
+	unlock_screen(alice_authenticated(old_pw), PAM_REFRESH_CRED);
 
 	/* a start returns once the daemon is executed: no wait needed */
 	assert_int_equal(fake_daemons_of(&t_alice), 0);
-	assert_int_equal(
-	    access(runtime_path(&t_alice, "fake-daemon.pid"), F_OK), -1);
-	assert_keyring(&t_alice, OLD_PW, true);
-	assert_daemon_got(&t_alice, 0, NULL);
+	assert_false(fake_daemon_ran(&t_alice));
+	assert_still_locked(&t_alice);
+}
+
+/*
+ * alice's login, her daemon up: setcred(first), the session, then
+ * setcred(then) unless then is 0.
+ */
+static void login_with_setcred(int first, int then)
+{
+	pam_handle_t *pamh = authenticated_with_her_daemon_up();
+
+	assert_int_equal(pam_setcred(pamh, first), PAM_SUCCESS);
+	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+	if (then)
+		assert_int_equal(pam_setcred(pamh, then), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
 }
 
 /* As util-linux login runs it. */
 static void full_login_delivers_exactly_one_frame(void **state)
 {
-	const char *answers[] = {OLD_PW, NULL};
-	pam_handle_t *pamh;
-
 	(void)state;
-	stack("debug");
-	daemon_up(&t_alice, OLD_PW);
-	pamh = t_pam_start("login", "alice", answers);
+	login_with_setcred(PAM_ESTABLISH_CRED, PAM_REINITIALIZE_CRED);
 
-	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
-	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
-	pam_end(pamh, PAM_SUCCESS);
-
-	assert_keyring(&t_alice, OLD_PW, false);
-	assert_daemon_got(&t_alice, 1, &UNLOCK(OLD_PW));
+	assert_unlocked_with(OLD_PW);
 }
 
 static void delete_cred_wipes_the_kept_password(void **state)
 {
-	const char *answers[] = {OLD_PW, NULL};
-	pam_handle_t *pamh;
-
 	(void)state;
-	stack("debug");
-	daemon_up(&t_alice, OLD_PW);
-	pamh = t_pam_start("login", "alice", answers);
+	login_with_setcred(PAM_DELETE_CRED, 0);
 
-	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_setcred(pamh, PAM_DELETE_CRED), PAM_SUCCESS);
-	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
-	pam_end(pamh, PAM_SUCCESS);
-
-	assert_keyring(&t_alice, OLD_PW, true);
-	assert_daemon_got(&t_alice, 0, NULL);
+	assert_still_locked(&t_alice);
 }
 
 /* The ownership rule holds for setcred too. */
 static void refresh_cred_for_another_user_sends_nothing(void **state)
 {
-	const char *answers[] = {OLD_PW, NULL};
 	pam_handle_t *pamh;
 
 	(void)state;
 	stack("debug");
 	daemon_up(&t_alice, OLD_PW);
 	daemon_up(&t_bob, OLD_PW);
-	pamh = t_pam_start("login", "alice", answers);
+	pamh = alice_authenticated(old_pw);
 
-	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
 	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
 	pam_setcred(pamh, PAM_REFRESH_CRED);
 	pam_end(pamh, PAM_SUCCESS);
 
-	assert_keyring(&t_bob, OLD_PW, true);
-	assert_daemon_got(&t_bob, 0, NULL);
+	assert_still_locked(&t_bob);
 	assert_daemon_got(&t_alice, 0, NULL);
 }
 
 /* ---- password changes ---- */
 
 /*
- * No auto_start: the module starts a daemon for the change (without a
- * password: the keyring comes up locked), re-keys, and stops it again.
+ * alice's password changed with these options (after debug) and no daemon
+ * running, her keyring unlocked: a daemon is started for the change
+ * (argv_line in its record, if given), without a password, so that the
+ * keyring it re-keys comes up locked. Its pid.
  */
-static void change_with_no_daemon_starts_one_rekeys_and_stops_it(void **state)
+static pid_t change_starts_a_daemon(const char *options, const char *argv_line)
 {
 	char *rec;
 	pid_t pid;
 
-	(void)state;
-	stack("debug daemon=%s", FAKE_DAEMON);
+	stack("debug %s", options);
 	keyring_create(&t_alice, OLD_PW, false);
 	session_bus_create(&t_alice);
 
 	assert_int_equal(t_chauthtok("login", "alice", OLD_PW, NEW_PW),
 			 PAM_SUCCESS);
 
-	rec = fake_daemon_record(&t_alice);
-	if (!rec)
-		fail_msg("no daemon was started for the change");
-	assert_has(rec, "argv " FAKE_DAEMON "\n");
+	rec = started_daemon_record(&t_alice);
+	if (argv_line)
+		assert_has(rec, argv_line);
 	pid = pid_in(rec);
 	g_free(rec);
 	assert_keyring(&t_alice, NEW_PW, true);
 	assert_daemon_got(&t_alice, 1, &CHANGE(OLD_PW, NEW_PW));
+	return pid;
+}
+
+/* No auto_start: the module re-keys, and stops the daemon again. */
+static void change_with_no_daemon_starts_one_rekeys_and_stops_it(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	pid = change_starts_a_daemon("daemon=" FAKE_DAEMON,
+				     "argv " FAKE_DAEMON "\n");
+
 	if (!process_gone(pid, 2000))
 		fail_msg("the daemon started for the change (pid %d) is "
 			 "still there",
@@ -319,23 +339,11 @@ static void change_with_no_daemon_starts_one_rekeys_and_stops_it(void **state)
 static void
 change_with_auto_start_leaves_the_started_daemon_running(void **state)
 {
-	char *rec;
 	pid_t pid;
 
 	(void)state;
-	stack("debug auto_start daemon=%s", FAKE_DAEMON);
-	keyring_create(&t_alice, OLD_PW, false);
-	session_bus_create(&t_alice);
+	pid = change_starts_a_daemon("auto_start daemon=" FAKE_DAEMON, NULL);
 
-	assert_int_equal(t_chauthtok("login", "alice", OLD_PW, NEW_PW),
-			 PAM_SUCCESS);
-
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
-	pid = pid_in(rec);
-	g_free(rec);
-	assert_keyring(&t_alice, NEW_PW, true);
-	assert_daemon_got(&t_alice, 1, &CHANGE(OLD_PW, NEW_PW));
 	assert_int_equal(fake_daemons_of(&t_alice), 1);
 	assert_int_equal(kill(pid, 0), 0);
 	assert_int_not_equal(parent_of(pid), getpid());
@@ -354,9 +362,8 @@ static void keep_nothing(void)
 static void expired_login(void (*between)(void))
 {
 	const char *answers[] = {OLD_PW, OLD_PW, NEW_PW, NEW_PW, NULL};
-	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
+	pam_handle_t *pamh = alice_authenticated(answers);
 
-	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
 	assert_int_equal(pam_chauthtok(pamh, PAM_CHANGE_EXPIRED_AUTHTOK),
 			 PAM_SUCCESS);
 	between();
@@ -364,6 +371,15 @@ static void expired_login(void (*between)(void))
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
+}
+
+/* alice's keyring re-keyed, then unlocked with the new password. */
+static void assert_rekeyed_then_unlocked(void)
+{
+	assert_keyring(&t_alice, NEW_PW, false);
+	assert_daemon_got(
+	    &t_alice, 2,
+	    (struct want[]){CHANGE(OLD_PW, NEW_PW), UNLOCK(NEW_PW)});
 }
 
 static void
@@ -375,10 +391,7 @@ change_then_session_on_one_handle_unlocks_with_the_new_password(void **state)
 
 	expired_login(keep_nothing);
 
-	assert_keyring(&t_alice, NEW_PW, false);
-	assert_daemon_got(
-	    &t_alice, 2,
-	    (struct want[]){CHANGE(OLD_PW, NEW_PW), UNLOCK(NEW_PW)});
+	assert_rekeyed_then_unlocked();
 }
 
 /*
@@ -412,15 +425,11 @@ change_without_a_bus_is_pending_and_the_session_delivers_it(void **state)
 
 	expired_login(bus_comes_up);
 
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
 	assert_has(rec, stdin_line(NEW_PW));
 	g_free(rec);
-	assert_keyring(&t_alice, NEW_PW, false);
-	assert_daemon_got(
-	    &t_alice, 2,
-	    (struct want[]){CHANGE(OLD_PW, NEW_PW), UNLOCK(NEW_PW)});
+	assert_rekeyed_then_unlocked();
 }
 
 static void root_sets_password_new_one_is_kept_for_the_session(void **state)
@@ -429,16 +438,13 @@ static void root_sets_password_new_one_is_kept_for_the_session(void **state)
 	pam_handle_t *pamh;
 
 	(void)state;
-	t_service("login", STACK_NO_OLD);
-	daemon_up(&t_alice, NEW_PW);
-	pamh = t_pam_start("login", "alice", answers);
+	pamh = handle_with_her_daemon_up(STACK_NO_OLD, NEW_PW, answers);
 
 	assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 
-	assert_keyring(&t_alice, NEW_PW, false);
-	assert_daemon_got(&t_alice, 1, &UNLOCK(NEW_PW));
+	assert_unlocked_with(NEW_PW);
 }
 
 /*
@@ -459,8 +465,7 @@ static void pending_change_is_not_used_for_another_user(void **state)
 	pamh = t_pam_start("login", "alice", answers);
 
 	assert_int_equal(pam_chauthtok(pamh, 0), PAM_SUCCESS);
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_alice);
 	assert_string_equal(rec, "nobus\n");
 	g_free(rec);
 	session_bus_create(&t_alice);
@@ -468,39 +473,25 @@ static void pending_change_is_not_used_for_another_user(void **state)
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 
-	assert_keyring(&t_bob, OLD_PW, true);
-	assert_daemon_got(&t_bob, 0, NULL);
+	assert_still_locked(&t_bob);
 	assert_int_equal(fake_daemons_of(&t_alice), 0);
 	assert_keyring(&t_alice, OLD_PW, false);
 	assert_daemon_got(&t_alice, 0, NULL);
 }
 
-/* ---- setup and teardown ---- */
-
-/* The daemons the module started, by their pid files; then the test's. */
-static int teardown(void **state)
-{
-	fake_daemon_kill(&t_alice);
-	fake_daemon_kill(&t_bob);
-	fake_daemons_stop();
-	return t_case_teardown(state);
-}
-
-#define TK(name) cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
-
 const struct CMUnitTest keyring_tests[] = {
-    TK(auth_then_refresh_cred_unlocks_a_running_daemons_keyring),
-    TK(auth_then_reinitialize_cred_unlocks_it),
-    TK(failed_auth_sends_nothing),
-    TK(setcred_refresh_starts_no_daemon),
-    TK(full_login_delivers_exactly_one_frame),
-    TK(delete_cred_wipes_the_kept_password),
-    TK(refresh_cred_for_another_user_sends_nothing),
-    TK(change_with_no_daemon_starts_one_rekeys_and_stops_it),
-    TK(change_with_auto_start_leaves_the_started_daemon_running),
-    TK(change_then_session_on_one_handle_unlocks_with_the_new_password),
-    TK(change_without_a_bus_is_pending_and_the_session_delivers_it),
-    TK(root_sets_password_new_one_is_kept_for_the_session),
-    TK(pending_change_is_not_used_for_another_user),
+    TD(auth_then_refresh_cred_unlocks_a_running_daemons_keyring),
+    TD(auth_then_reinitialize_cred_unlocks_it),
+    TD(failed_auth_sends_nothing),
+    TD(setcred_refresh_starts_no_daemon),
+    TD(full_login_delivers_exactly_one_frame),
+    TD(delete_cred_wipes_the_kept_password),
+    TD(refresh_cred_for_another_user_sends_nothing),
+    TD(change_with_no_daemon_starts_one_rekeys_and_stops_it),
+    TD(change_with_auto_start_leaves_the_started_daemon_running),
+    TD(change_then_session_on_one_handle_unlocks_with_the_new_password),
+    TD(change_without_a_bus_is_pending_and_the_session_delivers_it),
+    TD(root_sets_password_new_one_is_kept_for_the_session),
+    TD(pending_change_is_not_used_for_another_user),
 };
 const size_t keyring_tests_count = N_ELEMS(keyring_tests);

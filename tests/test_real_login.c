@@ -27,12 +27,8 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -48,45 +44,10 @@
 	"/etc/shadow /etc/gshadow /etc/pam.d /usr/share/pam-configs "          \
 	"/var/lib/pam /var/cache/debconf /var/log/wtmp /var/log/btmp "         \
 	"/var/log/lastlog /var/log/faillog"
-
-/* What these files were when the case began. */
-static gchar *host_before;
-
-/* ---- the host's files ---- */
-
-/*
- * Names, sizes, modes, times and contents of HOST_FILES, and the names in
- * /etc and /usr/libexec (a program that wrote beside its private copy).
- */
-static gchar *host_files(void)
-{
-	gchar *out = NULL;
-
-	if (!g_spawn_command_line_sync(
-		"sh -c 'find " HOST_FILES " -printf \"%p %s %m %T@\\n\" "
-		"2>&1 | sort; find " HOST_FILES " -type f -exec sha256sum "
-		"{} + 2>&1 | sort; ls -a /etc /usr/libexec 2>&1'",
-		&out, NULL, NULL, NULL))
-		return g_strdup("(find failed)");
-	return out;
-}
+/* Where a program could write beside its private copy: their names. */
+#define HOST_FOLDERS "/etc /usr/libexec"
 
 /* ---- the machine, privately ---- */
-
-/* old in path's text, once, made new. */
-static void edit(const char *path, const char *old, const char *new)
-{
-	gchar *text = read_text(path);
-	gchar **parts = g_strsplit(text, old, -1);
-	gchar *edited = g_strjoinv(new, parts);
-
-	if (g_strv_length(parts) != 2)
-		fail_msg("want one \"%s\" in %s:\n%s", old, path, text);
-	rewrite(path, edited);
-	g_free(edited);
-	g_strfreev(parts);
-	g_free(text);
-}
 
 /*
  * A private /etc with alice's account: a home folder of hers, /bin/true as
@@ -96,36 +57,34 @@ static void edit(const char *path, const char *old, const char *new)
  */
 static void private_etc_with_alice(long lastchg)
 {
-	char home[300], line[512];
-	gchar *hash = g_strdup(crypt(OLD_PW, "$6$pamoo7real$"));
+	const char *line;
 	int fd;
 
 	bind_copy("/etc", "etc");
-	snprintf(home, sizeof(home), "%s", t_path("home-alice"));
-	t_mkdir(home, t_alice.uid, t_alice.gid, 0700);
-	snprintf(line, sizeof(line),
-		 "alice:x:%u:%u:test user:", (unsigned int)t_alice.uid,
-		 (unsigned int)t_alice.gid);
-	edit("/etc/passwd", textf("%s/nonexistent:/bin/sh\n", line),
-	     textf("%s%s:/bin/true\n", line, home));
+	alice_at_home("/bin/true");
 	/* Appended: /etc/shadow keeps its owner and mode. */
-	snprintf(line, sizeof(line), "alice:%s:%ld:0:99999:7:::\n", hash,
-		 lastchg);
+	line = shadow_line("alice", OLD_PW, "$6$pamoo7real$", lastchg);
 	fd = open("/etc/shadow", O_WRONLY | O_APPEND | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
 	close(fd);
-	g_free(hash);
 }
 
-/* Everything of the machine that login and passwd need, privately. */
-static void machine_for_alice(long lastchg)
+/*
+ * Everything of the machine that login and passwd need, privately, and
+ * alice's keyring, locked with OLD_PW; her session bus too, unless the
+ * session makes it (session_bus_made_by_the_session).
+ */
+static void machine_for_alice(long lastchg, bool bus)
 {
 	private_etc_with_alice(lastchg);
 	daemon_where_auto_start_looks();
 	stacks_from_the_shipped_profile();
 	private_var_log();
 	t_runtime_dir(&t_alice);
+	if (bus)
+		session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
 }
 
 static void auto_start_on_the_password_line(void)
@@ -186,63 +145,20 @@ static void assert_shadow_has(const char *pw)
 /* ---- the programs ---- */
 
 /*
- * In the child: login alice, as a console's getty runs it; under make
- * check-asan, with the sanitizer's runtime that the module needs (login is
- * not set-user-ID: it keeps LD_PRELOAD).
+ * In the child: login alice, as a console's getty runs it (login is not
+ * set-user-ID: it keeps the LD_PRELOAD of make check-asan).
  */
-static void exec_login(void)
+static void exec_login(const char *const *argv)
 {
-	const char *argv[] = {"/bin/login", "alice", NULL};
-	const char *env[8] = {"PATH=/usr/bin:/bin", "LANG=C", "TERM=dumb"};
-	const char *const pass[] = {"LD_PRELOAD", "ASAN_OPTIONS",
-				    "UBSAN_OPTIONS"};
-	size_t n = 3;
+	static const char *const env[] = {"PATH=/usr/bin:/bin", "LANG=C",
+					  "TERM=dumb", NULL};
 
-	t_preload(NULL);
-	for (size_t i = 0; i < N_ELEMS(pass); i++)
-		if (getenv(pass[i]))
-			env[n++] =
-			    g_strdup_printf("%s=%s", pass[i], getenv(pass[i]));
-	execve(argv[0], (char *const *)argv, (char *const *)env);
-	_exit(127);
+	exec_with_env(argv, env);
 }
 
-/* login alice, run by root on a terminal. */
-static void run_login(struct client *c, const struct exchange *script)
-{
-	int master, slave;
-
-	client_init(c);
-	master = open_terminal(&slave);
-	c->pid = fork();
-	assert_true(c->pid >= 0);
-	if (c->pid == 0) {
-		use_terminal(slave);
-		exec_login();
-	}
-	close(slave);
-	collect(c, master, -1, script);
-	close(master);
-}
-
-/* passwd, run by alice on a terminal. */
-static void run_passwd(struct client *c, const struct exchange *script)
-{
-	const char *argv[] = {"/usr/bin/passwd", NULL};
-	int master, slave;
-
-	client_init(c);
-	master = open_terminal(&slave);
-	c->pid = fork();
-	assert_true(c->pid >= 0);
-	if (c->pid == 0) {
-		use_terminal(slave);
-		exec_as_alice(argv);
-	}
-	close(slave);
-	collect(c, master, -1, script);
-	close(master);
-}
+/* login alice, run by root on a terminal; passwd, run by alice on one. */
+static const char *const login_alice[] = {"/bin/login", "alice", NULL};
+static const char *const passwd[] = {"/usr/bin/passwd", NULL};
 
 /* login: her password, expired; the current one again, the new twice. */
 static const struct exchange expired_login[] = {
@@ -351,14 +267,9 @@ static void assert_keyring_is(const struct client *c, const char *pw,
 /* The pid in alice's fake-daemon.pid: a daemon was started. */
 static pid_t started_daemon(const struct client *c)
 {
-	gchar *text = NULL;
-	pid_t pid = 0;
+	pid_t pid = fake_daemon_pid(&t_alice);
 	GString *s;
 
-	if (g_file_get_contents(runtime_path(&t_alice, "fake-daemon.pid"),
-				&text, NULL, NULL))
-		pid = atoi(text);
-	g_free(text);
 	if (pid > 0)
 		return pid;
 	s = g_string_new("no daemon was started");
@@ -382,37 +293,16 @@ static bool running(pid_t pid)
 }
 
 /*
- * The daemon has exited and is gone (kill(pid, 0) fails with ESRCH) within
- * ms. If its parent (the module in passwd) has not reaped it, it comes to
- * this process when passwd exits (PR_SET_CHILD_SUBREAPER, see setup): then
- * this reaps it when its SIGCHLD comes.
+ * The daemon has exited and is gone (kill(pid, 0) fails with ESRCH), for
+ * wait_on_sigchld(). If its parent (the module in passwd) has not reaped
+ * it, it comes to this process when passwd exits (PR_SET_CHILD_SUBREAPER,
+ * see setup): then this reaps it when its SIGCHLD comes.
  */
-static bool gone_within(pid_t pid, int ms)
+static bool gone(pid_t pid)
 {
-	sigset_t chld, old;
-	struct pollfd p = {.events = POLLIN};
-	struct signalfd_siginfo si;
-	struct timespec t0;
-	bool gone;
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &old);
-	p.fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		if (parent_of(pid) == getpid())
-			waitpid(pid, NULL, WNOHANG);
-		gone = kill(pid, 0) < 0 && errno == ESRCH;
-		if (gone || elapsed_ms(&t0) >= ms ||
-		    poll(&p, 1, ms - (int)elapsed_ms(&t0)) < 0)
-			break;
-		while (read(p.fd, &si, sizeof(si)) == sizeof(si))
-			;
-	}
-	close(p.fd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return gone;
+	if (parent_of(pid) == getpid())
+		waitpid(pid, NULL, WNOHANG);
+	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
 /* alice's daemon that the pid file names is still running. */
@@ -431,23 +321,31 @@ static void assert_running(const struct client *c)
 
 /* ---- login with an expired password ---- */
 
+/*
+ * login, with alice's password expired: it went through its prompts, and
+ * her new password is in /etc/shadow and in her keyring, unlocked.
+ */
+static void expired_login_changes_the_password(struct client *c)
+{
+	run_on_terminal(c, exec_login, login_alice, expired_login);
+
+	assert_done(c, 4);
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(c, NEW_PW, UNLOCKED);
+}
+
 static void expired_password_at_console_login_with_the_daemon_up(void **state)
 {
 	struct client c;
 
 	(void)state;
-	machine_for_alice(0);
-	session_bus_create(&t_alice);
-	keyring_create(&t_alice, OLD_PW, true);
+	machine_for_alice(0, true);
 	fake_daemon_start(&t_alice, NULL);
 
-	run_login(&c, expired_login);
-
-	assert_done(&c, 4);
-	assert_has(c.out->str, "You are required to change your password");
-	assert_shadow_has(NEW_PW);
 	/* Re-keyed by the change, then unlocked with the new password. */
-	assert_keyring_is(&c, NEW_PW, UNLOCKED);
+	expired_login_changes_the_password(&c);
+
+	assert_has(c.out->str, "You are required to change your password");
 	client_free(&c);
 }
 
@@ -461,15 +359,10 @@ expired_password_at_console_login_with_no_daemon_running(void **state)
 	struct client c;
 
 	(void)state;
-	machine_for_alice(0);
-	session_bus_create(&t_alice);
-	keyring_create(&t_alice, OLD_PW, true);
+	machine_for_alice(0, true);
 
-	run_login(&c, expired_login);
+	expired_login_changes_the_password(&c);
 
-	assert_done(&c, 4);
-	assert_shadow_has(NEW_PW);
-	assert_keyring_is(&c, NEW_PW, UNLOCKED);
 	assert_running(&c);
 	client_free(&c);
 }
@@ -485,20 +378,29 @@ expired_password_at_console_login_before_the_session_bus_exists(void **state)
 	struct client c;
 
 	(void)state;
-	machine_for_alice(0);
+	machine_for_alice(0, false);
 	session_bus_made_by_the_session();
-	keyring_create(&t_alice, OLD_PW, true);
 
-	run_login(&c, expired_login);
+	expired_login_changes_the_password(&c);
 
-	assert_done(&c, 4);
-	assert_shadow_has(NEW_PW);
-	assert_keyring_is(&c, NEW_PW, UNLOCKED);
 	assert_running(&c);
 	client_free(&c);
 }
 
 /* ---- passwd from a console ---- */
+
+/*
+ * passwd, run by alice: it went through its prompts, and her new password
+ * is in /etc/shadow and in her keyring, locked or not.
+ */
+static void passwd_changes_the_password(struct client *c)
+{
+	run_on_terminal(c, exec_as_alice, passwd, passwd_change);
+
+	assert_done(c, 3);
+	assert_shadow_has(NEW_PW);
+	assert_keyring_is(c, NEW_PW, LOCKED_OR_NOT);
+}
 
 static void
 passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started(void **state)
@@ -508,18 +410,13 @@ passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started(void **state)
 
 	(void)state;
 	skip_if_the_module_is_sanitized(); /* passwd is set-user-ID */
-	machine_for_alice(20000);
-	session_bus_create(&t_alice);
-	keyring_create(&t_alice, OLD_PW, true);
+	machine_for_alice(20000, true);
 
-	run_passwd(&c, passwd_change);
+	passwd_changes_the_password(&c);
 
-	assert_done(&c, 3);
 	assert_has(c.out->str, "password updated successfully");
-	assert_shadow_has(NEW_PW);
-	assert_keyring_is(&c, NEW_PW, LOCKED_OR_NOT);
 	pid = started_daemon(&c);
-	if (!gone_within(pid, EXIT_TIMEOUT_MS))
+	if (!wait_on_sigchld(gone, pid, EXIT_TIMEOUT_MS))
 		fail_msg("the daemon started for the change (pid %d) still "
 			 "runs %d ms after passwd exited",
 			 (int)pid, EXIT_TIMEOUT_MS);
@@ -534,16 +431,11 @@ passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running(
 
 	(void)state;
 	skip_if_the_module_is_sanitized(); /* passwd is set-user-ID */
-	machine_for_alice(20000);
+	machine_for_alice(20000, true);
 	auto_start_on_the_password_line();
-	session_bus_create(&t_alice);
-	keyring_create(&t_alice, OLD_PW, true);
 
-	run_passwd(&c, passwd_change);
+	passwd_changes_the_password(&c);
 
-	assert_done(&c, 3);
-	assert_shadow_has(NEW_PW);
-	assert_keyring_is(&c, NEW_PW, LOCKED_OR_NOT);
 	/* passwd has exited: a daemon to be stopped would be gone by now. */
 	assert_running(&c);
 	client_free(&c);
@@ -559,40 +451,20 @@ passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running(
  */
 static int setup(void **state)
 {
-	host_before = host_files();
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	return suite_setup(state);
+	return real_programs_setup(state, HOST_FILES, HOST_FOLDERS);
 }
 
 /* Every process of alice here killed and reaped, the host as it was. */
 static int teardown(void **state)
 {
-	pid_t pids[32];
-	size_t n;
-	gchar *after;
 	int r;
 
 	fake_daemon_kill(&t_alice);
 	fake_daemons_stop();
-	n = processes_of(t_alice.uid, pids, 32);
-	for (size_t i = 0; i < n; i++)
-		kill(pids[i], SIGKILL);
-	for (size_t i = 0; i < n; i++)
-		if (parent_of(pids[i]) == getpid())
-			waitpid(pids[i], NULL, 0);
+	kill_processes_of(&t_alice, -1);
 	r = t_case_teardown(state);
 	unmount_private();
-	prctl(PR_SET_CHILD_SUBREAPER, 0);
-	after = host_files();
-	if (strcmp(after, host_before)) {
-		fprintf(stderr,
-			"the host's files changed; before:\n%s\nafter:\n%s",
-			host_before, after);
-		r = -1;
-	}
-	g_free(after);
-	g_free(host_before);
-	return r;
+	return real_programs_teardown(r);
 }
 
 #define REAL_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -71,9 +70,6 @@
 	"/etc/passwd /etc/shadow /etc/ssh /etc/pam.d /usr/share/pam-configs "  \
 	"/var/lib/pam /var/cache/debconf /var/log/wtmp /var/log/btmp "         \
 	"/var/log/lastlog /root/.ssh " SECUREDIR
-
-/* What these files were when the case began. */
-static gchar *host_before;
 
 /* This case's sshd, and the network namespace it runs in. */
 static struct {
@@ -200,38 +196,8 @@ out:
 /* alice with a home folder of hers in a private /etc/passwd. */
 static void alice_with_a_home(void)
 {
-	gchar *passwd = read_text("/etc/passwd"), *text, **parts;
-	char home[300], stock[200], line[600];
-
-	snprintf(home, sizeof(home), "%s", t_path("home-alice"));
-	t_mkdir(home, t_alice.uid, t_alice.gid, 0700);
-	snprintf(stock, sizeof(stock),
-		 "\nalice:x:%u:%u:test user:/nonexistent:/bin/sh\n",
-		 (unsigned int)t_alice.uid, (unsigned int)t_alice.gid);
-	snprintf(line, sizeof(line), "\nalice:x:%u:%u:test user:%s:/bin/sh\n",
-		 (unsigned int)t_alice.uid, (unsigned int)t_alice.gid, home);
-	parts = g_strsplit(passwd, stock, -1);
-	if (g_strv_length(parts) != 2)
-		fail_msg("want one \"%s\" in /etc/passwd:\n%s", stock + 1,
-			 passwd);
-	text = g_strjoinv(line, parts);
-	bind_text("/etc/passwd", "passwd", text, 0644);
-	g_strfreev(parts);
-	g_free(text);
-	g_free(passwd);
-}
-
-/* A private /etc/shadow: the host's, and alice with her password. */
-static void shadow_with_alice(void)
-{
-	gchar *host = read_text("/etc/shadow"), *text;
-	gchar *hash = g_strdup(crypt(ALICE_PW, "$6$pamoo7ssh$"));
-
-	text = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", host, hash);
-	bind_text("/etc/shadow", "shadow", text, 0640);
-	g_free(host);
-	g_free(text);
-	g_free(hash);
+	bind_copy("/etc/passwd", "passwd");
+	alice_at_home("/bin/sh");
 }
 
 /*
@@ -259,13 +225,12 @@ static void terminals_in_dev(void)
 static void machine_for_ssh(void)
 {
 	alice_with_a_home();
-	shadow_with_alice();
+	private_shadow_with(
+	    shadow_line("alice", ALICE_PW, "$6$pamoo7ssh$", 20000));
 	stacks_from_the_shipped_profile();
 	private_var_log();
 	terminals_in_dev();
-	t_runtime_dir(&t_alice);
-	t_listen_as(&t_alice, runtime_path(&t_alice, "oo7-pam.sock"),
-		    LISTENER_CLOSE);
+	daemon_listens_for(&t_alice, 0);
 }
 
 /* debug on the module's auth and session lines. */
@@ -467,28 +432,10 @@ static void reap_orphans(void)
 	g_free(children);
 }
 
-/* Our child pid exited and is reaped within ms. */
-static bool reaped_within(pid_t pid, int ms)
+/* Our child pid has exited, and is reaped now; for wait_on_sigchld(). */
+static bool reaped(pid_t pid)
 {
-	sigset_t chld, old;
-	struct pollfd p = {.events = POLLIN};
-	struct signalfd_siginfo si;
-	struct timespec t0;
-	bool reaped;
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &old);
-	p.fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!(reaped = waitpid(pid, NULL, WNOHANG) == pid) &&
-	       elapsed_ms(&t0) < ms &&
-	       poll(&p, 1, ms - (int)elapsed_ms(&t0)) >= 0)
-		while (read(p.fd, &si, sizeof(si)) == sizeof(si))
-			;
-	close(p.fd);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return reaped;
+	return waitpid(pid, NULL, WNOHANG) == pid;
 }
 
 /*
@@ -520,7 +467,7 @@ static void sshd_stop(void)
 
 	if (sshd.pid > 0) {
 		kill(sshd.pid, SIGTERM);
-		if (!reaped_within(sshd.pid, SSHD_MS)) {
+		if (!wait_on_sigchld(reaped, sshd.pid, SSHD_MS)) {
 			kill(sshd.pid, SIGKILL);
 			while (waitpid(sshd.pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -621,6 +568,13 @@ static gchar *sshd_log_since(off_t offset, pid_t *monitor)
 
 /* ---- the client ---- */
 
+/* In the child: alice, in the case's network namespace, then argv. */
+static void exec_as_alice_in_the_network(const char *const *argv)
+{
+	join_the_network();
+	exec_as_alice(argv);
+}
+
 /*
  * sshpass -p PASSWORD ssh ... alice@127.0.0.1 id -un, run by alice in the
  * namespace, with this authentication method only; returns once sshd is
@@ -649,28 +603,12 @@ static void ssh_login(struct ssh_login *l, const char *method)
 			      "id",
 			      "-un",
 			      NULL};
-	int out[2], err[2];
 	struct stat st;
 
 	snprintf(port, sizeof(port), "%u", sshd.port);
 	snprintf(prefer, sizeof(prefer), "PreferredAuthentications=%s", method);
 	assert_int_equal(stat(sshd_file("log"), &st), 0);
-	client_init(&l->c);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	l->c.pid = fork();
-	assert_true(l->c.pid >= 0);
-	if (l->c.pid == 0) {
-		join_the_network();
-		if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-			_exit(126);
-		exec_as_alice(argv);
-	}
-	close(out[1]);
-	close(err[1]);
-	collect(&l->c, out[0], err[0], NULL);
-	close(out[0]);
-	close(err[0]);
+	run_piped(&l->c, exec_as_alice_in_the_network, argv, NULL);
 	connection_over();
 	l->log = sshd_log_since(st.st_size, &l->monitor);
 }
@@ -728,23 +666,52 @@ static void assert_same_without_the_module(const struct ssh_login *with,
 		 without->c.out->str, without->log);
 }
 
+/*
+ * The same login again with the module's lines taken out of the stacks:
+ * ssh and sshd do the same as they did with them.
+ */
+static void same_without_the_module(const struct ssh_login *with,
+				    const char *method)
+{
+	struct ssh_login without;
+
+	stacks_without_the_module();
+	ssh_login(&without, method);
+
+	assert_same_without_the_module(with, &without);
+	ssh_login_free(&without);
+}
+
+/*
+ * sshd started with these ways in, and alice logged in through ssh with
+ * method: it says it accepted her (accepted, in its log).
+ */
+static void ssh_login_accepted(struct ssh_login *with, const char *ways_in,
+			       const char *method, const char *accepted)
+{
+	sshd_start(ways_in);
+	ssh_login(with, method);
+
+	assert_logged_in(with);
+	assert_has(with->log, accepted);
+}
+
 /* ---- the cases ---- */
 
 static void ssh_password_authentication_delivers_exactly_one_frame(void **state)
 {
-	struct ssh_login with, without;
+	struct ssh_login with;
 	struct record *all;
 	size_t n;
 
 	(void)state;
 	machine_for_ssh();
-	sshd_start("PasswordAuthentication yes\n"
-		   "KbdInteractiveAuthentication no\n");
 
-	ssh_login(&with, "password");
+	ssh_login_accepted(&with,
+			   "PasswordAuthentication yes\n"
+			   "KbdInteractiveAuthentication no\n",
+			   "password", "Accepted password for alice");
 
-	assert_logged_in(&with);
-	assert_has(with.log, "Accepted password for alice");
 	/* From sshd's monitor, as root: the process that served alice. */
 	n = t_frames(&all);
 	assert_int_equal(n, 1);
@@ -752,18 +719,15 @@ static void ssh_password_authentication_delivers_exactly_one_frame(void **state)
 	assert_int_equal(all[0].pid, with.monitor);
 	records_free(all, n);
 	host_pid = with.monitor;
-	assert_frame(false, 0, "alice", "", 0, ALICE_PW, strlen(ALICE_PW));
+	assert_unlock_frame(ALICE_PW);
 	assert_not_logged(ALICE_PW);
 	assert_lacks(with.log, ALICE_PW);
 
-	stacks_without_the_module();
-	ssh_login(&without, "password");
+	same_without_the_module(&with, "password");
 
-	assert_same_without_the_module(&with, &without);
 	assert_int_equal(t_frames(&all), 1); /* still the one above */
 	records_free(all, 1);
 	ssh_login_free(&with);
-	ssh_login_free(&without);
 }
 
 /*
@@ -776,18 +740,18 @@ static void ssh_password_authentication_delivers_exactly_one_frame(void **state)
 
 static void ssh_keyboard_interactive_sends_nothing_and_says_why(void **state)
 {
-	struct ssh_login with, without;
+	struct ssh_login with;
 
 	(void)state;
 	machine_for_ssh();
 	debug_on_the_module_lines();
-	sshd_start("PasswordAuthentication no\n"
-		   "KbdInteractiveAuthentication yes\n");
 
-	ssh_login(&with, "keyboard-interactive");
+	ssh_login_accepted(&with,
+			   "PasswordAuthentication no\n"
+			   "KbdInteractiveAuthentication yes\n",
+			   "keyboard-interactive",
+			   "Accepted keyboard-interactive/pam for alice");
 
-	assert_logged_in(&with);
-	assert_has(with.log, "Accepted keyboard-interactive/pam for alice");
 	assert_no_frame();
 	/* The module ran in both: auth kept a copy, the session had none. */
 	assert_logged("pam_oo7(sshd:auth)");
@@ -795,13 +759,10 @@ static void ssh_keyboard_interactive_sends_nothing_and_says_why(void **state)
 	assert_logged(NOTHING_KEPT);
 	assert_not_logged(ALICE_PW);
 
-	stacks_without_the_module();
-	ssh_login(&without, "keyboard-interactive");
+	same_without_the_module(&with, "keyboard-interactive");
 
-	assert_same_without_the_module(&with, &without);
 	assert_no_frame();
 	ssh_login_free(&with);
-	ssh_login_free(&without);
 }
 
 /* ---- setup and teardown ---- */
@@ -812,15 +773,12 @@ static void ssh_keyboard_interactive_sends_nothing_and_says_why(void **state)
  */
 static int setup(void **state)
 {
-	host_before = files_state(HOST_FILES);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	return suite_setup(state);
+	return real_programs_setup(state, HOST_FILES, NULL);
 }
 
 /* sshd and all in its namespace gone, the mounts undone, the host intact. */
 static int teardown(void **state)
 {
-	gchar *after;
 	int r;
 
 	sshd_stop();
@@ -833,17 +791,7 @@ static int teardown(void **state)
 	if (made_privsep_dir)
 		rmdir(PRIVSEP_DIR);
 	made_dev_ptmx = made_dev_pts = made_privsep_dir = false;
-	prctl(PR_SET_CHILD_SUBREAPER, 0);
-	after = files_state(HOST_FILES);
-	if (strcmp(after, host_before)) {
-		fprintf(stderr,
-			"the host's files changed; before:\n%s\nafter:\n%s",
-			host_before, after);
-		r = -1;
-	}
-	g_free(after);
-	g_free(host_before);
-	return r;
+	return real_programs_teardown(r);
 }
 
 #define SSH_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

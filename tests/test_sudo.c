@@ -21,14 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <crypt.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <cmocka.h>
 #include <glib.h>
 
@@ -49,18 +44,9 @@
 /* A private /etc/shadow: alice and bob, each with a password. */
 static void shadow_with_alice_and_bob(void)
 {
-	gchar *host = read_text("/etc/shadow"), *text;
-	char *a = g_strdup(crypt(ALICE_PW, "$6$pamoo7alice$"));
-	char *b = g_strdup(crypt(BOB_PW, "$6$pamoo7bob$"));
-
-	text = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n"
-			       "bob:%s:20000:0:99999:7:::\n",
-			       host, a, b);
-	bind_text("/etc/shadow", "shadow", text, 0640);
-	g_free(host);
-	g_free(text);
-	g_free(a);
-	g_free(b);
+	private_shadow_with(textf(
+	    "%s%s", shadow_line("alice", ALICE_PW, "$6$pamoo7alice$", 20000),
+	    shadow_line("bob", BOB_PW, "$6$pamoo7bob$", 20000)));
 }
 
 static void sudoers(const char *extra)
@@ -83,24 +69,78 @@ static void private_etc_with_doas_conf(void)
 	assert_int_equal(chmod(conf, 0600), 0);
 }
 
-/* u's daemon as oo7 0.6 runs it: /run/user/UID/oo7-pam.sock, by u. */
-static void listen_for(const struct tuser *u, uint8_t id)
+/*
+ * doas with its session in common-session (as an administrator, or a
+ * distribution whose doas includes its system-wide session stack, has it):
+ * doas sets PAM_USER to bob after it authenticated alice, as sudo does.
+ */
+static void interactive_doas_session(void)
 {
-	char path[80];
+	edit_once("/etc/pam.d/doas", "common-session-noninteractive",
+		  "common-session");
+}
 
-	t_runtime_dir(u);
-	snprintf(path, sizeof(path), "%s/oo7-pam.sock", runtime_dir(u));
-	t_listen((struct listener_cfg){
-	    .path = path,
-	    .owner_uid = u->uid,
-	    .owner_gid = u->gid,
-	    .mode = 0600,
-	    .run_uid = u->uid,
-	    .run_gid = u->gid,
-	    .behaviour = LISTENER_CLOSE,
-	    .reply_ok = true,
-	    .id = id,
-	});
+/*
+ * Debian's PAM file of a program opens its session with
+ * common-session-noninteractive, where the profile does not put the module.
+ */
+static void assert_noninteractive_session(const char *file)
+{
+	gchar *text = read_text(file);
+
+	assert_has(text, "@include common-session-noninteractive\n");
+	assert_lacks(text, "@include common-session\n");
+	g_free(text);
+}
+
+/*
+ * What alice and bob have: their daemons listening as oo7 0.6 runs them, or
+ * none running (then auto_start finds one at DAEMON_PATH).
+ */
+enum daemons { DAEMONS_LISTEN, NO_DAEMON_RUNS };
+
+/* The last step of a machine: their daemons, or their runtime folders. */
+static void daemons_of_alice_and_bob(enum daemons d)
+{
+	if (d == NO_DAEMON_RUNS) {
+		t_runtime_dir(&t_alice);
+		t_runtime_dir(&t_bob);
+		return;
+	}
+	daemon_listens_for(&t_alice, ALICE_ID);
+	daemon_listens_for(&t_bob, BOB_ID);
+}
+
+/*
+ * For sudo: the stacks of the shipped profile, alice and bob in
+ * /etc/shadow, sudoers with extra, and d (the overlay on /usr first).
+ */
+static void machine_for_sudo(const char *extra, enum daemons d)
+{
+	skip_if_the_module_is_sanitized();
+	if (d == NO_DAEMON_RUNS)
+		daemon_where_auto_start_looks();
+	stacks_from_the_shipped_profile();
+	shadow_with_alice_and_bob();
+	sudoers(extra);
+	daemons_of_alice_and_bob(d);
+}
+
+/*
+ * For doas: the same with a private /etc that has doas.conf, and with
+ * common-session in doas's file if interactive_session.
+ */
+static void machine_for_doas(bool interactive_session, enum daemons d)
+{
+	skip_if_the_module_is_sanitized();
+	if (d == NO_DAEMON_RUNS)
+		daemon_where_auto_start_looks();
+	private_etc_with_doas_conf();
+	stacks_from_the_shipped_profile();
+	if (interactive_session)
+		interactive_doas_session();
+	shadow_with_alice_and_bob();
+	daemons_of_alice_and_bob(d);
 }
 
 /* ---- running a client as alice ---- */
@@ -110,34 +150,13 @@ static void run_sudo(struct client *c, const char *login, const char *pw)
 {
 	const char *argv[8] = {"/usr/bin/sudo", "-S", "-k"};
 	size_t k = 3;
-	int in[2], out[2], err[2];
 
 	if (login)
 		argv[k++] = login;
 	argv[k++] = "-u";
 	argv[k++] = "bob";
 	argv[k++] = "/usr/bin/id";
-	client_init(c);
-	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-	c->pid = fork();
-	assert_true(c->pid >= 0);
-	if (c->pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 ||
-		    dup2(err[1], 2) < 0)
-			_exit(126);
-		exec_as_alice(argv);
-	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	assert_true(write(in[1], pw, strlen(pw)) > 0);
-	assert_true(write(in[1], "\n", 1) == 1);
-	close(in[1]);
-	collect(c, out[0], err[0], NULL);
-	close(out[0]);
-	close(err[0]);
+	run_piped(c, exec_as_alice, argv, textf("%s\n", pw));
 }
 
 /*
@@ -149,19 +168,8 @@ static void run_doas(struct client *c, const char *pw)
 	const char *argv[] = {"/usr/bin/doas", "-u", "bob", "/usr/bin/id",
 			      NULL};
 	const struct exchange script[] = {{"password:", pw}, {NULL, NULL}};
-	int master, slave;
 
-	client_init(c);
-	master = open_terminal(&slave);
-	c->pid = fork();
-	assert_true(c->pid >= 0);
-	if (c->pid == 0) {
-		use_terminal(slave);
-		exec_as_alice(argv);
-	}
-	close(slave);
-	collect(c, master, -1, script);
-	close(master);
+	run_on_terminal(c, exec_as_alice, argv, script);
 }
 
 static void assert_ran_id_as_bob(const struct client *c)
@@ -222,32 +230,16 @@ static void assert_nobody_got_a_frame(void)
 	g_string_free(s, TRUE);
 }
 
-/* The line of a fake daemon's record that says it got pw on stdin. */
-static gchar *stdin_line(const char *pw)
-{
-	GString *line = g_string_new("\nstdin ");
-
-	for (; *pw; pw++)
-		g_string_append_printf(line, "%02x", (unsigned char)*pw);
-	g_string_append_c(line, '\n');
-	return g_string_free(line, FALSE);
-}
-
 /* Whose password a fake daemon's record says it got on stdin. */
 static const char *stdin_of(const char *record)
 {
-	gchar *a = stdin_line(ALICE_PW), *b = stdin_line(BOB_PW);
-	const char *who = "another password";
-
-	if (strstr(record, a))
-		who = "alice's password";
-	else if (strstr(record, b))
-		who = "bob's password";
-	else if (strstr(record, "\nstdin \n"))
-		who = "nothing";
-	g_free(a);
-	g_free(b);
-	return who;
+	if (strstr(record, stdin_line(ALICE_PW)))
+		return "alice's password";
+	if (strstr(record, stdin_line(BOB_PW)))
+		return "bob's password";
+	if (strstr(record, "\nstdin \n"))
+		return "nothing";
+	return "another password";
 }
 
 /*
@@ -259,18 +251,32 @@ static const char *stdin_of(const char *record)
  */
 static void assert_no_daemon_started_for(const struct tuser *u)
 {
-	char pid_file[128];
 	pid_t pids[8];
 	size_t n = processes_of(u->uid, pids, 8);
 	gchar *rec;
 
-	snprintf(pid_file, sizeof(pid_file), "%s/fake-daemon.pid",
-		 runtime_dir(u));
-	if (!n && access(pid_file, F_OK) < 0)
+	if (!n && !fake_daemon_ran(u))
 		return;
 	rec = fake_daemon_record(u);
 	fail_msg("%zu process(es) of %s, a daemon started with %s; record:\n%s",
 		 n, u->name, rec ? stdin_of(rec) : "(none)", rec ? rec : "");
+}
+
+/* The client ran id as bob, and no daemon was started for bob or alice. */
+static void assert_no_daemon_started(const struct client *c)
+{
+	assert_ran_id_as_bob(c);
+	/* Nothing for a password that is not bob's, not even a locked one. */
+	assert_no_daemon_started_for(&t_bob);
+	assert_no_daemon_started_for(&t_alice);
+}
+
+/* The client ran id as bob; no frame went anywhere, no password logged. */
+static void assert_bob_got_nothing(const struct client *c)
+{
+	assert_ran_id_as_bob(c);
+	assert_nobody_got_a_frame();
+	assert_not_logged(ALICE_PW);
 }
 
 /*
@@ -308,50 +314,28 @@ static void sudo_i_to_bob_with_alices_password_gives_bob_nothing(void **state)
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("");
-	listen_for(&t_alice, ALICE_ID);
-	listen_for(&t_bob, BOB_ID);
+	machine_for_sudo("", DAEMONS_LISTEN);
 
 	run_sudo(&c, "-i", ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
 	/* Not bob's password; and sudo's session is bob's, not alice's. */
-	assert_nobody_got_a_frame();
+	assert_bob_got_nothing(&c);
 	assert_refusal_logged("alice", "bob");
-	assert_not_logged(ALICE_PW);
 	client_free(&c);
 }
 
-/*
- * Debian's /etc/pam.d/sudo opens its session with
- * common-session-noninteractive, where the profile does not put the module.
- */
 static void sudo_u_bob_with_alices_password_gives_bob_nothing(void **state)
 {
-	gchar *sudo_pam;
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	sudo_pam = read_text("/etc/pam.d/sudo");
-	assert_has(sudo_pam, "@include common-session-noninteractive\n");
-	assert_lacks(sudo_pam, "@include common-session\n");
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("");
-	listen_for(&t_alice, ALICE_ID);
-	listen_for(&t_bob, BOB_ID);
+	assert_noninteractive_session("/etc/pam.d/sudo");
+	machine_for_sudo("", DAEMONS_LISTEN);
 
 	run_sudo(&c, NULL, ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	assert_nobody_got_a_frame();
+	assert_bob_got_nothing(&c);
 	assert_not_logged("pam_oo7(sudo:session)");
-	assert_not_logged(ALICE_PW);
-	g_free(sudo_pam);
 	client_free(&c);
 }
 
@@ -360,16 +344,10 @@ static void sudo_with_targetpw_delivers_bobs_password_to_bob(void **state)
 {
 	struct client c;
 	struct record *all;
-	uint8_t *want;
-	size_t n, len;
+	size_t n;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("Defaults targetpw\n");
-	listen_for(&t_alice, ALICE_ID);
-	listen_for(&t_bob, BOB_ID);
+	machine_for_sudo("Defaults targetpw\n", DAEMONS_LISTEN);
 
 	run_sudo(&c, "-i", BOB_PW);
 
@@ -379,12 +357,8 @@ static void sudo_with_targetpw_delivers_bobs_password_to_bob(void **state)
 	assert_int_equal(all[0].id, BOB_ID);
 	assert_int_equal(all[0].uid, 0);
 	assert_int_equal(all[0].pid, c.pid);
-	len = t_expect_frame(&want, false, 0, "bob", "", 0, BOB_PW,
-			     strlen(BOB_PW));
-	assert_int_equal(all[0].len, len);
-	assert_memory_equal(all[0].data, want, len);
+	assert_record_is_frame(&all[0], 0, "bob", "", BOB_PW);
 	assert_not_logged(BOB_PW);
-	free(want);
 	records_free(all, n);
 	client_free(&c);
 }
@@ -397,20 +371,11 @@ sudo_i_to_bob_with_alices_password_starts_no_daemon_for_bob(void **state)
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	daemon_where_auto_start_looks();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("");
-	t_runtime_dir(&t_alice);
-	t_runtime_dir(&t_bob);
+	machine_for_sudo("", NO_DAEMON_RUNS);
 
 	run_sudo(&c, "-i", ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	/* Nothing for a password that is not bob's, not even a locked one. */
-	assert_no_daemon_started_for(&t_bob);
-	assert_no_daemon_started_for(&t_alice);
+	assert_no_daemon_started(&c);
 	assert_refusal_logged("alice", "bob");
 	client_free(&c);
 }
@@ -421,19 +386,11 @@ sudo_u_bob_with_alices_password_starts_no_daemon_for_bob(void **state)
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	daemon_where_auto_start_looks();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("");
-	t_runtime_dir(&t_alice);
-	t_runtime_dir(&t_bob);
+	machine_for_sudo("", NO_DAEMON_RUNS);
 
 	run_sudo(&c, NULL, ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	assert_no_daemon_started_for(&t_bob);
-	assert_no_daemon_started_for(&t_alice);
+	assert_no_daemon_started(&c);
 	client_free(&c);
 }
 
@@ -442,33 +399,19 @@ static void
 sudo_with_targetpw_starts_bobs_daemon_with_bobs_password(void **state)
 {
 	struct client c;
-	gchar *rec, *line;
-	char ids[128];
+	gchar *rec;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	daemon_where_auto_start_looks();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	sudoers("Defaults targetpw\n");
-	t_runtime_dir(&t_alice);
-	t_runtime_dir(&t_bob);
+	machine_for_sudo("Defaults targetpw\n", NO_DAEMON_RUNS);
 
 	run_sudo(&c, "-i", BOB_PW);
 
 	assert_ran_id_as_bob(&c);
-	rec = fake_daemon_record(&t_bob);
-	assert_non_null(rec);
+	rec = started_daemon_record(&t_bob);
 	assert_has(rec, "argv " DAEMON_PATH " --login\n");
-	snprintf(ids, sizeof(ids), "uids %u %u %u\ngids %u %u %u\n",
-		 (unsigned int)t_bob.uid, (unsigned int)t_bob.uid,
-		 (unsigned int)t_bob.uid, (unsigned int)t_bob.gid,
-		 (unsigned int)t_bob.gid, (unsigned int)t_bob.gid);
-	assert_has(rec, ids);
-	line = stdin_line(BOB_PW);
-	assert_has(rec, line);
+	assert_has(rec, ids_line(&t_bob));
+	assert_has(rec, stdin_line(BOB_PW));
 	assert_no_daemon_started_for(&t_alice);
-	g_free(line);
 	g_free(rec);
 	client_free(&c);
 }
@@ -478,45 +421,16 @@ sudo_with_targetpw_starts_bobs_daemon_with_bobs_password(void **state)
 /* Debian's /etc/pam.d/doas, like sudo's, has no interactive session. */
 static void doas_u_bob_with_alices_password_gives_bob_nothing(void **state)
 {
-	gchar *doas_pam;
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	doas_pam = read_text("/etc/pam.d/doas");
-	assert_has(doas_pam, "@include common-session-noninteractive\n");
-	assert_lacks(doas_pam, "@include common-session\n");
-	private_etc_with_doas_conf();
-	stacks_from_the_shipped_profile();
-	shadow_with_alice_and_bob();
-	listen_for(&t_alice, ALICE_ID);
-	listen_for(&t_bob, BOB_ID);
+	assert_noninteractive_session("/etc/pam.d/doas");
+	machine_for_doas(false, DAEMONS_LISTEN);
 
 	run_doas(&c, ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	assert_nobody_got_a_frame();
-	assert_not_logged(ALICE_PW);
-	g_free(doas_pam);
+	assert_bob_got_nothing(&c);
 	client_free(&c);
-}
-
-/*
- * doas with its session in common-session (as an administrator, or a
- * distribution whose doas includes its system-wide session stack, has it):
- * doas sets PAM_USER to bob after it authenticated alice, as sudo does.
- */
-static void interactive_doas_session(void)
-{
-	gchar *pam = read_text("/etc/pam.d/doas");
-	gchar **parts = g_strsplit(pam, "common-session-noninteractive", -1);
-	gchar *text = g_strjoinv("common-session", parts);
-
-	assert_int_equal(g_strv_length(parts), 2);
-	assert_true(g_file_set_contents("/etc/pam.d/doas", text, -1, NULL));
-	g_strfreev(parts);
-	g_free(text);
-	g_free(pam);
 }
 
 static void doas_with_the_module_in_its_session_gives_bob_nothing(void **state)
@@ -524,20 +438,12 @@ static void doas_with_the_module_in_its_session_gives_bob_nothing(void **state)
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	private_etc_with_doas_conf();
-	stacks_from_the_shipped_profile();
-	interactive_doas_session();
-	shadow_with_alice_and_bob();
-	listen_for(&t_alice, ALICE_ID);
-	listen_for(&t_bob, BOB_ID);
+	machine_for_doas(true, DAEMONS_LISTEN);
 
 	run_doas(&c, ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	assert_nobody_got_a_frame();
+	assert_bob_got_nothing(&c);
 	assert_refusal_logged("alice", "bob");
-	assert_not_logged(ALICE_PW);
 	client_free(&c);
 }
 
@@ -547,63 +453,34 @@ doas_with_the_module_in_its_session_starts_no_daemon_for_bob(void **state)
 	struct client c;
 
 	(void)state;
-	skip_if_the_module_is_sanitized();
-	daemon_where_auto_start_looks();
-	private_etc_with_doas_conf();
-	stacks_from_the_shipped_profile();
-	interactive_doas_session();
-	shadow_with_alice_and_bob();
-	t_runtime_dir(&t_alice);
-	t_runtime_dir(&t_bob);
+	machine_for_doas(true, NO_DAEMON_RUNS);
 
 	run_doas(&c, ALICE_PW);
 
-	assert_ran_id_as_bob(&c);
-	assert_no_daemon_started_for(&t_bob);
-	assert_no_daemon_started_for(&t_alice);
+	assert_no_daemon_started(&c);
 	assert_refusal_logged("alice", "bob");
 	client_free(&c);
 }
 
-/* ---- setup and teardown ---- */
-
-/* SIGCHLD at its default: a client must be reaped by collect(). */
-static int setup(void **state)
-{
-	signal(SIGCHLD, SIG_DFL);
-	return t_case_setup(state);
-}
+/* ---- teardown ---- */
 
 /* Daemons by their pid files, then any process left of alice or bob here. */
 static int teardown(void **state)
 {
-	const struct tuser *users[] = {&t_alice, &t_bob};
-	pid_t pids[16];
 	int r;
 
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-		gchar *pid = NULL;
-
-		snprintf(path, sizeof(path), "%s/fake-daemon.pid",
-			 runtime_dir(users[i]));
-		if (g_file_get_contents(path, &pid, NULL, NULL) &&
-		    atoi(pid) > 0)
-			kill(atoi(pid), SIGKILL);
-		g_free(pid);
-	}
+	fake_daemon_kill(&t_alice);
+	fake_daemon_kill(&t_bob);
 	r = t_case_teardown(state);
-	for (int i = 0; i < 2; i++) {
-		size_t n = processes_of(users[i]->uid, pids, 16);
-
-		for (size_t k = 0; k < n; k++)
-			kill(pids[k], SIGKILL);
-	}
+	kill_processes_of(&t_alice, -1);
+	kill_processes_of(&t_bob, -1);
 	unmount_private();
 	return r;
 }
 
-#define SUDO_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+/* suite_setup: SIGCHLD at its default, a client must be reaped by collect. */
+#define SUDO_CASE(name)                                                        \
+	cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
 
 const struct CMUnitTest sudo_tests[] = {
     SUDO_CASE(sudo_i_to_bob_with_alices_password_gives_bob_nothing),

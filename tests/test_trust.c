@@ -8,14 +8,12 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,22 +40,18 @@ static const char *not_yours_line(const struct tuser *typist,
 /* Listeners as alice and bob, each on the socket oo7 0.6 binds. */
 static void listen_for_alice_and_bob(void)
 {
-	t_runtime_dir(&t_alice);
-	t_runtime_dir(&t_bob);
-	t_listen_as(&t_alice, runtime_path(&t_alice, "oo7-pam.sock"),
-		    LISTENER_CLOSE);
-	t_listen_as(&t_bob, runtime_path(&t_bob, "oo7-pam.sock"),
-		    LISTENER_CLOSE);
+	daemon_listens_for(&t_alice, 0);
+	daemon_listens_for(&t_bob, 0);
 }
 
-/* auth as alice with her password, then the session opened for bob. */
-static void auth_alice_open_session_for_bob(void)
+/* auth as alice with her password, then the session opened for user. */
+static void auth_alice_open_session_for(const char *user)
 {
 	const char *answers[] = {"hunter2", NULL};
 	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
 
 	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+	assert_int_equal(pam_set_item(pamh, PAM_USER, user), PAM_SUCCESS);
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 }
@@ -71,16 +65,10 @@ session_for_another_user_sends_alices_password_to_no_one(void **state)
 	stack_default();
 	listen_for_alice_and_bob();
 
-	auth_alice_open_session_for_bob();
+	auth_alice_open_session_for("bob");
 
 	assert_no_frame();
 	assert_logged(not_yours_line(&t_alice, &t_bob));
-}
-
-/* The fake daemon's pid file, which it writes first thing after exec. */
-static bool daemon_ran_for(const struct tuser *u)
-{
-	return access(runtime_path(u, "fake-daemon.pid"), F_OK) == 0;
 }
 
 static void session_for_another_user_starts_no_daemon(void **state)
@@ -90,13 +78,13 @@ static void session_for_another_user_starts_no_daemon(void **state)
 	t_runtime_dir(&t_alice);
 	t_runtime_dir(&t_bob);
 
-	auth_alice_open_session_for_bob();
+	auth_alice_open_session_for("bob");
 
 	/* start_daemon waits for exec: a started daemon would be logged */
 	assert_not_logged("Started");
 	assert_not_logged("Failed to start");
-	assert_false(daemon_ran_for(&t_bob));
-	assert_false(daemon_ran_for(&t_alice));
+	assert_false(fake_daemon_ran(&t_bob));
+	assert_false(fake_daemon_ran(&t_alice));
 	assert_logged(not_yours_line(&t_alice, &t_bob));
 }
 
@@ -128,20 +116,13 @@ static void failed_second_auth_for_bob_leaves_him_nothing(void **state)
 /* Control: the same handle, PAM_USER set again to alice, delivers. */
 static void session_for_the_same_user_delivers(void **state)
 {
-	const char *answers[] = {"hunter2", NULL};
-	pam_handle_t *pamh;
-
 	(void)state;
 	stack_default();
 	listen_for_alice_and_bob();
-	pamh = t_pam_start("login", "alice", answers);
 
-	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_set_item(pamh, PAM_USER, "alice"), PAM_SUCCESS);
-	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
-	pam_end(pamh, PAM_SUCCESS);
+	auth_alice_open_session_for("alice");
 
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
+	assert_unlock_frame("hunter2");
 }
 
 /* ---- log lines ---- */
@@ -274,81 +255,41 @@ static void login_with_dac_override_lowered(void)
 static void capabilities_are_as_the_host_had_them_after_a_delivery(void **state)
 {
 	(void)state;
-	stack_default();
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	stack_default_with_alices_daemon();
 
 	login_with_dac_override_lowered();
 
-	assert_frame(false, 0, "alice", "", 0, "hunter2", 7);
-}
-
-/* The record the fake daemon writes once it runs; NULL after 5 s. */
-static gchar *record_of(const struct tuser *u)
-{
-	const char *dir = runtime_dir(u);
-	const char *path = runtime_path(u, "fake-daemon.record");
-	int fd = inotify_init1(IN_CLOEXEC);
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	gchar *text = NULL;
-	char buf[4096];
-
-	inotify_add_watch(fd, dir, IN_MOVED_TO);
-	while (access(path, F_OK) < 0 && poll(&p, 1, 5000) > 0)
-		if (read(fd, buf, sizeof(buf)) < 0)
-			break;
-	close(fd);
-	g_file_get_contents(path, &text, NULL, NULL);
-	return text;
-}
-
-static void assert_has_line(const char *text, const char *line)
-{
-	if (!text || !strstr(text, line))
-		fail_msg("no \"%s\" in:\n%s", line, text ? text : "(none)");
-}
-
-/* Stops a fake daemon that a case started: it is nobody's child here. */
-static int daemon_teardown(void **state)
-{
-	const struct tuser *users[] = {&t_alice, &t_bob};
-	gchar *pid = NULL;
-
-	for (size_t i = 0; i < N_ELEMS(users); i++) {
-		if (g_file_get_contents(
-			runtime_path(users[i], "fake-daemon.pid"), &pid, NULL,
-			NULL))
-			kill(atoi(pid), SIGKILL);
-		g_free(pid);
-		pid = NULL;
-	}
-	return t_case_teardown(state);
+	assert_unlock_frame("hunter2");
 }
 
 static void
 capabilities_are_as_the_host_had_them_after_a_daemon_start(void **state)
 {
 	(void)state;
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 
 	login_with_dac_override_lowered();
 
-	g_free(record_of(&t_alice));
-	assert_true(daemon_ran_for(&t_alice));
+	g_free(fake_daemon_record(&t_alice));
+	assert_true(fake_daemon_ran(&t_alice));
 }
 
 /* ---- the daemon's process ---- */
 
-/* A host with fds 0..2 closed starts the daemon; its record. */
-static gchar *start_from_a_host_without_stdio(const char *password)
+/*
+ * A host with fds 0..2 closed starts the daemon, with password (or none):
+ * the daemon has fds 0 to 2 open, and its record says what its stdin had.
+ */
+static void daemon_gets_open_stdio_from_a_host_without(const char *password,
+						       const char *got)
 {
 	const char *answers[] = {password, NULL};
 	pam_handle_t *pamh;
 	pid_t pid;
 	int status;
+	gchar *rec;
 
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 	pid = fork();
 	if (pid == 0) {
 		close(0);
@@ -364,33 +305,26 @@ static gchar *start_from_a_host_without_stdio(const char *password)
 	/* the login is bounded by timeout= (2 s), and so is this wait */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	return record_of(&t_alice);
+	rec = fake_daemon_record(&t_alice);
+
+	assert_has(rec, "fds 0 1 2\n");
+	assert_has(rec, got);
+	g_free(rec);
 }
 
 static void daemon_gets_open_stdio_from_a_host_that_closed_0_to_2(void **state)
 {
-	gchar *rec;
-
 	(void)state;
-	rec = start_from_a_host_without_stdio("hunter2");
-
-	assert_has_line(rec, "fds 0 1 2\n");
-	assert_has_line(rec, "stdin 68756e74657232\n"); /* hunter2 */
-	g_free(rec);
+	daemon_gets_open_stdio_from_a_host_without(
+	    "hunter2", "stdin 68756e74657232\n"); /* hunter2 */
 }
 
 static void
 daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password(
     void **state)
 {
-	gchar *rec;
-
 	(void)state;
-	rec = start_from_a_host_without_stdio(NULL);
-
-	assert_has_line(rec, "fds 0 1 2\n");
-	assert_has_line(rec, "stdin \n");
-	g_free(rec);
+	daemon_gets_open_stdio_from_a_host_without(NULL, "stdin \n");
 }
 
 static void daemon_gets_umask_077_from_a_host_with_umask_000(void **state)
@@ -399,15 +333,14 @@ static void daemon_gets_umask_077_from_a_host_with_umask_000(void **state)
 	gchar *rec;
 
 	(void)state;
-	stack("auto_start daemon=%s", FAKE_DAEMON);
-	t_runtime_dir(&t_alice);
+	stack_auto_start();
 	old = umask(0);
 
 	t_login("login", "alice", "hunter2", NULL);
 
 	assert_int_equal(umask(old), 0);
-	rec = record_of(&t_alice);
-	assert_has_line(rec, "umask 077\n");
+	rec = fake_daemon_record(&t_alice);
+	assert_has(rec, "umask 077\n");
 	g_free(rec);
 }
 
@@ -494,22 +427,19 @@ static void host_signal_handlers_never_run_in_the_modules_children(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0); /* and the host got some */
 }
 
-#define TS(name)                                                               \
-	cmocka_unit_test_setup_teardown(name, suite_setup, daemon_teardown)
-
 const struct CMUnitTest trust_tests[] = {
     T(session_for_another_user_sends_alices_password_to_no_one),
-    TS(session_for_another_user_starts_no_daemon),
+    TD(session_for_another_user_starts_no_daemon),
     T(failed_second_auth_for_bob_leaves_him_nothing),
     T(session_for_the_same_user_delivers),
     T(newline_in_oo7_pam_socket_forges_no_log_line),
     T(escape_sequence_in_a_daemon_message_is_escaped),
     T(bidi_and_c1_controls_in_a_socket_path_are_escaped),
     T(capabilities_are_as_the_host_had_them_after_a_delivery),
-    TS(capabilities_are_as_the_host_had_them_after_a_daemon_start),
-    TS(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2),
-    TS(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password),
-    TS(daemon_gets_umask_077_from_a_host_with_umask_000),
-    TS(host_signal_handlers_never_run_in_the_modules_children),
+    TD(capabilities_are_as_the_host_had_them_after_a_daemon_start),
+    TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2),
+    TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password),
+    TD(daemon_gets_umask_077_from_a_host_with_umask_000),
+    TD(host_signal_handlers_never_run_in_the_modules_children),
 };
 const size_t trust_tests_count = N_ELEMS(trust_tests);
