@@ -44,11 +44,9 @@ static char sock_path[108];
 /* As the suite puts it (suite.h): a copy that alice may execute. */
 #define FAKE_DAEMON_DIR "/run/oo7-test"
 #define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
-/* As test_bus.c runs it: Debian's dbus-daemon, the stand-in as the service. */
-#define DBUS_DAEMON "/usr/bin/dbus-daemon"
+/* The name the stand-in serves on the bus (t_bus_up runs the bus). */
 #define SECRETS "org.freedesktop.secrets"
-/* The longest a bus may take to listen, a daemon to go once killed. */
-#define UP_MS 10000
+/* The longest a daemon may take to go once killed. */
 #define GONE_MS 2000
 
 enum variant {
@@ -427,122 +425,11 @@ static void change_with_a_start(void)
 
 /* ---- 9: the first login, the daemon started through the session bus ---- */
 
-/* In a child: alice, her primary group only, killed with the bench. */
-static void become_alice(void)
-{
-	/* The death signal last: a change of uid clears it. */
-	if (setgroups(1, &t_alice.gid) < 0 ||
-	    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
-	    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0 ||
-	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		_exit(126);
-}
-
-/* Reads fd until it has a line, or ms pass; false then. */
-static bool read_line(int fd, char *line, size_t size, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	double t0 = now_us(), left;
-	size_t n = 0;
-
-	while (n < size - 1 && (left = ms - (now_us() - t0) / 1e3) > 0 &&
-	       poll(&p, 1, (int)left + 1) == 1 && read(fd, line + n, 1) == 1)
-		if (line[n++] == '\n')
-			break;
-	line[n] = '\0';
-	return n && line[n - 1] == '\n';
-}
-
-/* In a child: fd at 3, kept open across exec. */
-static bool fd_at_3(int fd)
-{
-	return fd == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(fd, 3) == 3;
-}
-
-/* SIGTERM; SIGKILL if it is still there after a second; reaped either way. */
-static void stop_child(pid_t pid)
-{
-	pid_t r;
-
-	kill(pid, SIGTERM);
-	for (int waited = 0; waited < 1000; waited++) {
-		r = waitpid(pid, NULL, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return;
-		poll(NULL, 0, 1);
-	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
-/*
- * Debian's dbus-daemon as alice on /run/user/UID/bus, as test_bus.c runs
- * it: a session configuration of this case, its service folder holding
- * org.freedesktop.secrets with the stand-in as Exec=, EXTERNAL only, a
- * policy that lets alice own any name, its stderr to bus.log. Returns its
- * pid once it has printed its address (it listens then), and in *took how
- * long that took; -1 if it did not within UP_MS.
- */
+/* alice's bus, its service the stand-in; its pid, or -1 (see t_bus_up). */
 static pid_t bus_up(double *took)
 {
-	char conf[300], services[300], line[256], bus[128], xdg[128];
-	const char *const envp[] = {"PATH=/usr/bin:/bin", xdg, NULL};
-	char *argv[] = {(char *)DBUS_DAEMON,	     (char *)"--nofork",
-			(char *)"--nopidfile",	     conf,
-			(char *)"--print-address=3", NULL};
-	int addr[2], log;
-	gchar *text;
-	double t0;
-	pid_t pid;
-	bool ok;
-
-	snprintf(bus, sizeof(bus), "%s", alice_run("bus"));
-	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=/run/user/%u",
-		 (unsigned int)t_alice.uid);
-	snprintf(services, sizeof(services), "%s", t_path("services"));
-	t_mkdir(services, 0, 0, 0755);
-	text = g_strdup_printf(
-	    "<busconfig><type>session</type><listen>unix:path=%s</listen>"
-	    "<servicedir>%s</servicedir><auth>EXTERNAL</auth>"
-	    "<policy context=\"default\"><allow send_destination=\"*\" "
-	    "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
-	    "<allow own=\"*\"/></policy></busconfig>\n",
-	    bus, services);
-	ok = g_file_set_contents(t_path("services/" SECRETS ".service"),
-				 "[D-BUS Service]\nName=" SECRETS
-				 "\nExec=" FAKE_DAEMON "\n",
-				 -1, NULL) &&
-	     g_file_set_contents(t_path("bus.conf"), text, -1, NULL);
-	g_free(text);
-	snprintf(conf, sizeof(conf), "--config-file=%s", t_path("bus.conf"));
-	log = open(t_path("bus.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		   0644);
-	if (!ok || log < 0 || pipe2(addr, O_CLOEXEC) < 0) {
-		fprintf(stderr, "bench: cannot set up the bus: %s\n",
-			strerror(errno));
-		exit(1);
-	}
-	t0 = now_us();
-	pid = fork();
-	if (pid == 0) {
-		become_alice();
-		if (dup2(log, 2) != 2 || !fd_at_3(addr[1]) || chdir("/") < 0)
-			_exit(126);
-		execve(DBUS_DAEMON, argv, (char *const *)envp);
-		_exit(127);
-	}
-	close(addr[1]);
-	close(log);
-	ok = pid > 0 && read_line(addr[0], line, sizeof(line), UP_MS) &&
-	     g_str_has_prefix(line, "unix:path=") &&
-	     !strncmp(line + 10, bus, strlen(bus)) &&
-	     g_str_has_prefix(line + 10 + strlen(bus), ",guid=");
-	*took = now_us() - t0;
-	close(addr[0]);
-	if (!ok && pid > 0)
-		stop_child(pid);
-	return ok ? pid : -1;
+	return t_bus_up(
+	    "[D-BUS Service]\nName=" SECRETS "\nExec=" FAKE_DAEMON "\n", took);
 }
 
 /* pid runs the stand-in as alice, in this mount namespace. */
@@ -620,17 +507,6 @@ static int processes_of_alice(bool stop)
 	return count;
 }
 
-/* The number after "key " at the start of a line of the record; -1. */
-static long record_number(const char *rec, const char *key)
-{
-	gchar *needle = g_strdup_printf("\n%s ", key);
-	const char *at = strstr(rec, needle);
-	long v = at ? strtol(at + strlen(needle), NULL, 10) : -1;
-
-	g_free(needle);
-	return v;
-}
-
 /* The stand-in got exactly one unlock, with PASSWORD, from this process. */
 static bool one_unlock_from_here(void)
 {
@@ -662,7 +538,7 @@ static bool one_unlock_from_here(void)
 static int started_by(const char *rec, pid_t bus)
 {
 	gchar *grandparent = g_strdup_printf("\ngrandparent %d\n", (int)bus);
-	long ppid = record_number(rec, "ppid");
+	long ppid = t_record_number(rec, "ppid");
 	bool by_bus =
 	    ppid == bus || (strstr(rec, "\nparent-comm dbus-daemon\n") &&
 			    strstr(rec, grandparent));
@@ -721,7 +597,8 @@ static void first_login_through_the_bus(void)
 		g_free(keyring);
 		bus = bus_up(&up[i]);
 		if (bus < 0) {
-			fprintf(stderr, "bench: no bus within %d ms\n", UP_MS);
+			fprintf(stderr, "bench: no bus within %d ms\n",
+				T_UP_MS);
 			exit(1);
 		}
 
@@ -755,7 +632,7 @@ static void first_login_through_the_bus(void)
 		ours = daemon > 0 && is_fake_daemon(daemon);
 		if (ours)
 			kill(daemon, SIGKILL);
-		stop_child(bus);
+		t_stop_child(bus);
 		alive += ours && !gone(daemon);
 		/* one that wrote no pid, or another: killed too, and counted */
 		alive += processes_of_alice(true);

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <grp.h>
+#include <time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -517,4 +520,132 @@ size_t t_expect_frame(uint8_t **out, bool gvariant, uint8_t op,
 		dbus_message_unref(m);
 	}
 	return len + 4;
+}
+
+/* ---- children, and the session bus ---- */
+
+void t_become(const struct tuser *u)
+{
+	/* The death signal last: a change of uid clears it. */
+	if (setgroups(1, &u->gid) < 0 ||
+	    setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(126);
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+bool t_read_line(int fd, char *line, size_t size, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	double end = mono_ms() + ms, left;
+	size_t n = 0;
+
+	while (n < size - 1 && (left = end - mono_ms()) > 0 &&
+	       poll(&p, 1, (int)left + 1) == 1 && read(fd, line + n, 1) == 1)
+		if (line[n++] == '\n')
+			break;
+	line[n] = '\0';
+	return n && line[n - 1] == '\n';
+}
+
+bool t_fd_at_3(int fd)
+{
+	return fd == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(fd, 3) == 3;
+}
+
+void t_stop_child(pid_t pid)
+{
+	pid_t r;
+
+	kill(pid, SIGTERM);
+	for (int waited = 0; waited < 1000; waited++) {
+		r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return;
+		poll(NULL, 0, 1);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+long t_record_number(const char *text, const char *key)
+{
+	gchar *needle = g_strdup_printf("\n%s ", key);
+	const char *at = strstr(text, needle);
+	long v = at ? strtol(at + strlen(needle), NULL, 10) : -1;
+
+	g_free(needle);
+	return v;
+}
+
+/* The bus's configuration and service folder, in this case's folder. */
+static bool bus_files(const char *bus, const char *service)
+{
+	gchar *text = g_strdup_printf(
+	    "<busconfig><type>session</type><listen>unix:path=%s</listen>"
+	    "<servicedir>%s</servicedir><auth>EXTERNAL</auth>"
+	    "<policy context=\"default\"><allow send_destination=\"*\" "
+	    "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
+	    "<allow own=\"*\"/></policy></busconfig>\n",
+	    bus, t_path("services"));
+	bool ok = g_file_set_contents(t_path("bus.conf"), text, -1, NULL);
+
+	g_free(text);
+	t_mkdir(t_path("services"), 0, 0, 0755);
+	return ok && (!service ||
+		      g_file_set_contents(
+			  t_path("services/org.freedesktop.secrets.service"),
+			  service, -1, NULL));
+}
+
+pid_t t_bus_up(const char *service, double *took_us)
+{
+	char conf[300], line[256], bus[128], xdg[128], want[160];
+	const char *const envp[] = {"PATH=/usr/bin:/bin", xdg, NULL};
+	char *argv[] = {(char *)T_DBUS_DAEMON,	     (char *)"--nofork",
+			(char *)"--nopidfile",	     conf,
+			(char *)"--print-address=3", NULL};
+	int addr[2], log;
+	double t0;
+	pid_t pid;
+	bool ok;
+
+	snprintf(xdg, sizeof(xdg), "XDG_RUNTIME_DIR=/run/user/%u",
+		 (unsigned int)t_alice.uid);
+	snprintf(bus, sizeof(bus), "/run/user/%u/bus",
+		 (unsigned int)t_alice.uid);
+	snprintf(want, sizeof(want), "unix:path=%s,guid=", bus);
+	snprintf(conf, sizeof(conf), "--config-file=%s", t_path("bus.conf"));
+	log = open(t_path("bus.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   0644);
+	if (!bus_files(bus, service) || log < 0 || pipe2(addr, O_CLOEXEC) < 0)
+		die("the bus's files");
+	t0 = mono_ms();
+	pid = fork();
+	if (pid == 0) {
+		t_become(&t_alice);
+		if (dup2(log, 2) != 2 || !t_fd_at_3(addr[1]) || chdir("/") < 0)
+			_exit(126);
+		execve(T_DBUS_DAEMON, argv, (char *const *)envp);
+		_exit(127);
+	}
+	close(addr[1]);
+	close(log);
+	ok = pid > 0 && t_read_line(addr[0], line, sizeof(line), T_UP_MS) &&
+	     g_str_has_prefix(line, want);
+	if (took_us)
+		*took_us = (mono_ms() - t0) * 1e3;
+	close(addr[0]);
+	if (!ok && pid > 0)
+		t_stop_child(pid);
+	return ok ? pid : -1;
 }

@@ -83,4 +83,30 @@ size_t t_expect_frame(uint8_t **out, bool gvariant, uint8_t op,
 		      const char *user, const void *old, size_t old_len,
 		      const void *new, size_t new_len);
 
+/* ---- children, and the session bus (test_bus.c, bench.c) ---- */
+
+#define T_DBUS_DAEMON "/usr/bin/dbus-daemon"
+/* How long a bus (or another helper process) may take to be up. */
+#define T_UP_MS 10000
+
+/* In a child: u, with its primary group only, killed with its parent. */
+void t_become(const struct tuser *u);
+/* Reads fd until it has a line, or ms pass; false then. */
+bool t_read_line(int fd, char *line, size_t size, int ms);
+/* In a child: fd at 3, kept open across exec. */
+bool t_fd_at_3(int fd);
+/* SIGTERM; SIGKILL if it is still there after a second; reaped. */
+void t_stop_child(pid_t pid);
+/* The number after "key " at the start of a line of text; -1. */
+long t_record_number(const char *text, const char *key);
+/*
+ * Debian's dbus-daemon as alice on her /run/user/UID/bus, with a session
+ * configuration of this case: its service folder holds service (the text
+ * of org.freedesktop.secrets.service, or none), EXTERNAL only, a policy
+ * that lets alice own any name, its stderr to bus.log in the case's
+ * folder. Returns its pid once it has printed its address (it listens
+ * then), with how long that took in *took_us; -1 (stopped) otherwise.
+ */
+pid_t t_bus_up(const char *service, double *took_us);
+
 #endif

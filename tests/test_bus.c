@@ -34,10 +34,7 @@
 #define SECRETS "org.freedesktop.secrets"
 #define DRIVER "org.freedesktop.DBus"
 #define DRIVER_PATH "/org/freedesktop/DBus"
-#define DBUS_DAEMON "/usr/bin/dbus-daemon"
 #define GNOME_KEYRING "/usr/bin/gnome-keyring-daemon"
-/* How long a bus, a keyring daemon or a hostile listener may take to be up. */
-#define UP_MS 10000
 /* SASL EXTERNAL as the module says it for alice: uid 61001, in hex digits. */
 #define AUTH_ALICE "\0AUTH EXTERNAL 3631303031\r\n"
 #define BEGIN "BEGIN\r\n"
@@ -62,40 +59,12 @@ static pid_t bus_pid;
 /* What a hostile bus heard from the module: our end of a pipe, or -1. */
 static int heard_fd = -1;
 
-/* In a child: alice, with her primary group only, killed with the test. */
-static void become_alice(void)
-{
-	/* The death signal last: a change of uid clears it. */
-	if (setgroups(1, &t_alice.gid) < 0 ||
-	    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
-	    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0 ||
-	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		_exit(126);
-}
-
 static pid_t keep_kid(pid_t pid)
 {
 	assert_true(pid > 0);
 	assert_true(n_kids < MAX_KIDS);
 	kids[n_kids++] = pid;
 	return pid;
-}
-
-/* SIGTERM; SIGKILL if it is still there after a second; reaped either way. */
-static void stop_kid(pid_t pid)
-{
-	pid_t r;
-
-	kill(pid, SIGTERM);
-	for (int waited = 0; waited < 1000; waited += 10) {
-		r = waitpid(pid, NULL, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return;
-		poll(NULL, 0, 10);
-	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
 }
 
 /*
@@ -113,7 +82,7 @@ static int teardown(void **state)
 {
 	fake_daemon_kill(&t_alice);
 	while (n_kids)
-		stop_kid(kids[--n_kids]);
+		t_stop_child(kids[--n_kids]);
 	bus_pid = 0;
 	if (heard_fd >= 0)
 		close(heard_fd);
@@ -123,87 +92,16 @@ static int teardown(void **state)
 
 #define TB(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
-/* Reads fd until it has a line, or ms pass; false then. */
-static bool read_line(int fd, char *line, size_t size, int ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	struct timespec t0;
-	size_t n = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (n < size - 1 && elapsed_ms(&t0) < ms &&
-	       poll(&p, 1, ms - (int)elapsed_ms(&t0)) == 1 &&
-	       read(fd, line + n, 1) == 1)
-		if (line[n++] == '\n')
-			break;
-	line[n] = '\0';
-	return n && line[n - 1] == '\n';
-}
-
-/* In a child: fd at 3, kept open across exec. */
-static bool fd_at_3(int fd)
-{
-	return fd == 3 ? fcntl(3, F_SETFD, 0) == 0 : dup2(fd, 3) == 3;
-}
-
-/*
- * Debian's dbus-daemon as alice, on her /run/user/UID/bus, with a session
- * configuration of this case: its service folder holds service (or
- * nothing), only EXTERNAL, a policy that lets alice own any name. Its
- * stderr goes to bus.log in the case's folder. Returns once it has printed
- * its address: it listens then.
- */
+/* The case's dbus-daemon (see t_bus_up), kept to be stopped by pid. */
 static void bus_start(const char *service)
 {
-	const char *bus = runtime_path(&t_alice, "bus");
-	char conf[300], services[300], line[256];
-	const char *const envp[] = {
-	    "PATH=/usr/bin:/bin",
-	    textf("XDG_RUNTIME_DIR=%s", runtime_dir(&t_alice)), NULL};
-	char *argv[] = {(char *)DBUS_DAEMON,	     (char *)"--nofork",
-			(char *)"--nopidfile",	     conf,
-			(char *)"--print-address=3", NULL};
-	int addr[2], log;
-	gchar *text;
-	pid_t pid;
-
 	if (access(runtime_dir(&t_alice), F_OK) < 0)
 		t_runtime_dir(&t_alice);
-	snprintf(services, sizeof(services), "%s", t_path("services"));
-	t_mkdir(services, 0, 0, 0755);
-	if (service)
-		assert_true(g_file_set_contents(
-		    t_path("services/" SECRETS ".service"), service, -1, NULL));
-	text = g_strdup_printf(
-	    "<busconfig><type>session</type><listen>unix:path=%s</listen>"
-	    "<servicedir>%s</servicedir><auth>EXTERNAL</auth>"
-	    "<policy context=\"default\"><allow send_destination=\"*\" "
-	    "eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>"
-	    "<allow own=\"*\"/></policy></busconfig>\n",
-	    bus, services);
-	assert_true(g_file_set_contents(t_path("bus.conf"), text, -1, NULL));
-	g_free(text);
-	snprintf(conf, sizeof(conf), "--config-file=%s", t_path("bus.conf"));
-	log = open(t_path("bus.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		   0644);
-	assert_true(log >= 0);
-	assert_int_equal(pipe2(addr, O_CLOEXEC), 0);
-	pid = fork();
-	if (pid == 0) {
-		become_alice();
-		if (dup2(log, 2) != 2 || !fd_at_3(addr[1]) || chdir("/") < 0)
-			_exit(126);
-		execve(DBUS_DAEMON, argv, (char *const *)envp);
-		_exit(127);
-	}
-	bus_pid = keep_kid(pid);
-	close(addr[1]);
-	close(log);
-	if (!read_line(addr[0], line, sizeof(line), UP_MS))
+	bus_pid = t_bus_up(service, NULL);
+	if (bus_pid < 0)
 		fail_msg("dbus-daemon did not print its address within %d ms",
-			 UP_MS);
-	close(addr[0]);
-	assert_has(line, textf("unix:path=%s,guid=", bus));
+			 T_UP_MS);
+	keep_kid(bus_pid);
 }
 
 /* dbus-daemon's stderr so far. */
@@ -293,7 +191,7 @@ static bool secrets_owner(int ms, struct owner *o)
 	pid = fork();
 	if (pid == 0) {
 		close(fds[0]);
-		become_alice();
+		t_become(&t_alice);
 		ask_owner(ms, fds[1]);
 		_exit(0);
 	}
@@ -339,7 +237,7 @@ static pid_t gnome_keyring_start(struct owner *o)
 	assert_true(log >= 0 && null >= 0);
 	pid = fork();
 	if (pid == 0) {
-		become_alice();
+		t_become(&t_alice);
 		if (dup2(null, 0) != 0 || dup2(log, 1) != 1 ||
 		    dup2(log, 2) != 2 || chdir(home) < 0)
 			_exit(126);
@@ -349,11 +247,11 @@ static pid_t gnome_keyring_start(struct owner *o)
 	keep_kid(pid);
 	close(log);
 	close(null);
-	if (!secrets_owner(UP_MS, o) || o->pid != (uint32_t)pid) {
+	if (!secrets_owner(T_UP_MS, o) || o->pid != (uint32_t)pid) {
 		text = read_text(t_path("gnome-keyring.log"));
 		fail_msg("gnome-keyring-daemon (pid %d) does not own %s after "
 			 "%d ms (owner: pid %u); it said:\n%s",
-			 (int)pid, SECRETS, UP_MS, o->pid, text);
+			 (int)pid, SECRETS, T_UP_MS, o->pid, text);
 	}
 	return pid;
 }
@@ -586,7 +484,7 @@ static pid_t scripted_bus_start(enum scripted how)
 	assert_int_equal(pipe2(heard, O_CLOEXEC), 0);
 	pid = fork();
 	if (pid == 0) {
-		become_alice();
+		t_become(&t_alice);
 		close(ready[0]);
 		close(heard[0]);
 		scripted_bus_run(how, ready[1], heard[1]);
@@ -596,8 +494,9 @@ static pid_t scripted_bus_start(enum scripted how)
 	close(heard[1]);
 	heard_fd = heard[0];
 	p = (struct pollfd){.fd = ready[0], .events = POLLIN};
-	if (poll(&p, 1, UP_MS) != 1 || read(ready[0], &c, 1) != 1 || c != '1')
-		fail_msg("the scripted bus did not listen within %d ms", UP_MS);
+	if (poll(&p, 1, T_UP_MS) != 1 || read(ready[0], &c, 1) != 1 || c != '1')
+		fail_msg("the scripted bus did not listen within %d ms",
+			 T_UP_MS);
 	close(ready[0]);
 	return pid;
 }
@@ -624,14 +523,6 @@ static GByteArray *heard_all(void)
 }
 
 /* ---- the cases ---- */
-
-/* The number after "key " at the start of a line of the record; -1. */
-static long record_number(const char *rec, const char *key)
-{
-	const char *at = strstr(rec, textf("\n%s ", key));
-
-	return at ? strtol(at + strlen(key) + 2, NULL, 10) : -1;
-}
 
 /* The stand-in got one unlock frame with password, from this process. */
 static void assert_one_unlock(const char *password)
@@ -688,7 +579,7 @@ bus_start_runs_the_daemon_as_the_bus_child_and_delivers_the_unlock(void **state)
 	 * it keeps until the service owns its name: the parent is the bus,
 	 * or that fork of it.
 	 */
-	ppid = record_number(rec, "ppid");
+	ppid = t_record_number(rec, "ppid");
 	assert_true(ppid > 1 && ppid != getpid());
 	if (ppid != bus_pid) {
 		assert_has(rec, "parent-comm dbus-daemon\n");
@@ -802,7 +693,7 @@ static void auto_start_fork_never_asks_the_bus(void **state)
 	assert_non_null(rec);
 	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
 	assert_lacks(rec, "starter-bus");
-	ppid = record_number(rec, "ppid");
+	ppid = t_record_number(rec, "ppid");
 	assert_true(ppid != bus_pid && ppid != getpid());
 	assert_lacks(rec, textf("grandparent %d\n", (int)bus_pid));
 	assert_keyring(&t_alice, "hunter2", false);

@@ -5,13 +5,11 @@
  * write, and a set-user-ID host started by alice.
  */
 #define _GNU_SOURCE
-#include <crypt.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include "suite.h"
@@ -83,62 +81,21 @@ static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 	records_free(all, n);
 }
 
-/* A copy of dir, bind-mounted over it: the host's stays as it is. */
-static void private_copy(const char *dir, const char *copy)
+/* The private copies of a case, then the harness's teardown. */
+static int private_mounts_teardown(void **state)
 {
-	assert_int_equal(runf("cp -a %s %s", dir, copy), 0);
-	assert_int_equal(mount(copy, dir, "none", MS_BIND, NULL), 0);
-}
-
-static void shadow_with_alice(const char *password)
-{
-	const char *hash = crypt(password, "$6$pamoo7test$");
-	gchar *text = NULL, *all;
-	char copy[300];
-
-	snprintf(copy, sizeof(copy), "%s", t_path("shadow"));
-	assert_true(g_file_get_contents("/etc/shadow", &text, NULL, NULL));
-	all = g_strdup_printf("%salice:%s:20000:0:99999:7:::\n", text, hash);
-	assert_true(g_file_set_contents(copy, all, -1, NULL));
-	assert_int_equal(mount(copy, "/etc/shadow", "none", MS_BIND, NULL), 0);
-	g_free(text);
-	g_free(all);
-}
-
-static void unmount_all(const char *const *dirs)
-{
-	for (; *dirs; dirs++)
-		umount2(*dirs, MNT_DETACH);
+	unmount_private();
+	return t_case_teardown(state);
 }
 
 /* The real pam-auth-update, on private copies of everything it writes. */
 static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 {
-	/* pam-auth-update writes its choice to debconf's database too. */
-	const char *const mounted[] = {"/etc/pam.d",
-				       "/usr/share/pam-configs",
-				       "/var/lib/pam",
-				       "/var/cache/debconf",
-				       SECUREDIR,
-				       "/etc/shadow",
-				       NULL};
 	gchar *auth = NULL, *session = NULL, *password = NULL;
-	char copy[300];
 
 	(void)state;
-	for (int i = 0; i < 5; i++) {
-		snprintf(copy, sizeof(copy), "%s", t_path("copy%d", i));
-		private_copy(mounted[i], copy);
-	}
-	assert_int_equal(runf("cp %s %s/ && make -s --no-print-directory -C %s "
-			      "install-pam-config "
-			      "DESTDIR= >/dev/null",
-			      MODULE_PATH, SECUREDIR, TOP_DIR),
-			 0);
-
-	assert_int_equal(run("DEBIAN_FRONTEND=noninteractive "
-			     "pam-auth-update --package"),
-			 0);
+	/* pam-auth-update writes its choice to debconf's database too. */
+	stacks_from_the_shipped_profile();
 
 	assert_true(
 	    g_file_get_contents("/etc/pam.d/common-auth", &auth, NULL, NULL));
@@ -155,7 +112,8 @@ static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 		    strstr(session, "pam_systemd.so"));
 
 	/* A login through the generated files, with the real pam_unix. */
-	shadow_with_alice("hunter2");
+	private_shadow_with(
+	    shadow_line("alice", "hunter2", "$6$pamoo7test$", 20000));
 	assert_true(g_file_set_contents("/etc/pam.d/oo7-login",
 					"@include common-auth\n"
 					"@include common-session\n",
@@ -172,7 +130,6 @@ static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 	g_free(auth);
 	g_free(session);
 	g_free(password);
-	unmount_all(mounted);
 }
 
 /* ---- a set-user-ID host ---- */
@@ -240,6 +197,8 @@ const struct CMUnitTest clients_tests[] = {
     T(pamtester_through_pam_wrapper_delivers_both_frames),
     T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
     /* Last: it bind-mounts over the namespace's /etc/pam.d and more. */
-    T(pam_auth_update_profile_places_the_module_and_logs_in),
+    cmocka_unit_test_setup_teardown(
+	pam_auth_update_profile_places_the_module_and_logs_in, suite_setup,
+	private_mounts_teardown),
 };
 const size_t clients_tests_count = N_ELEMS(clients_tests);
