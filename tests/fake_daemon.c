@@ -4,12 +4,27 @@
  * It writes down, in /run/user/UID/fake-daemon.record, how it was started:
  * argv, ids, groups, session, cwd, its parent (and whose child that is),
  * environment, fds, signal mask and dispositions, and what arrived on
- * stdin; then it binds the socket where oo7-daemon 0.6 binds and records
- * the frames it gets, as the listener does.
- * Named ...-fail it exits at once; named ...-noread it never reads stdin.
+ * stdin, and its generation; then it binds the socket where oo7-daemon
+ * binds (/run/user/UID/oo7-pam.sock) and records the frames it gets, as the
+ * listener does. Named ...-fail it exits at once; named ...-noread it never
+ * reads stdin.
+ *
+ * Its generation is the oo7-daemon release it stands in for, named by the
+ * file /run/user/UID/fake-daemon.generation: "0.6", "0.7.0.alpha" or
+ * "main" (a trailing newline allowed; anything else: its record says
+ * "badgeneration" and it exits 2). Then it reads, drops and answers frames
+ * as that release does (enum generation in listener.h): 0.6 reads D-Bus,
+ * never replies and unlinks its socket after each connection; 0.7.0.alpha
+ * reads D-Bus and replies D-Bus (true, ""); main reads GVariant and replies
+ * GVariant (true, ""); a frame that does not decode is dropped with no
+ * reply. 0.7.0.alpha and main say true whatever a frame did to the
+ * keyring (a wrong password too), as those releases do. With no such
+ * file it reads D-Bus frames and closes without a word, as 0.6 does, but
+ * drops nothing and keeps its socket: the stand-in that the older cases
+ * were written against.
  *
  * When /run/user/UID/keyring exists as it starts, it models the user's
- * keyring as oo7-daemon 0.6 treats it (../shared/WIRE.md). The file holds
+ * keyring as oo7-daemon 0.6 and later treat it. The file holds
  * two lines, "password=HEX" (the password's bytes in lowercase hex, empty
  * for an empty password) and "locked=0" or "locked=1", and is always
  * replaced whole (a temporary file renamed into place):
@@ -22,18 +37,21 @@
  * - unlock(user, "", P) unlocks a locked keyring if P is its password;
  *   change(user, old, new) re-keys it to new if old is its password and
  *   leaves it locked or not as it was; anything else (a frame that does
- *   not decode in the D-Bus encoding that oo7 0.6 reads, too) changes
- *   nothing. The file says so before the connection is closed, so that the
- *   state is on disk when the module sees the close.
+ *   not decode in the encoding its generation reads, too) changes
+ *   nothing. The file says so before the reply or the close, so that the
+ *   state is on disk when the module sees the end of the exchange.
  * Started by a test rather than by the module, it writes "1" on the fd
  * that OO7_FAKE_READY_FD names once it listens.
  *
  * Started by a bus (dbus-daemon sets DBUS_STARTER_ADDRESS in what it
- * activates), it owns org.freedesktop.secrets there before it binds its
- * socket, as oo7-daemon does: the bus answers StartServiceByName once the
- * name is owned. The record says "starter-bus owned", or "starter-bus
- * failed: WHY" and it exits 1 as oo7-daemon does when another instance
- * runs. It keeps the connection, and with it the name, until it is killed.
+ * activates), it owns org.freedesktop.secrets there: the bus answers
+ * StartServiceByName once the name is owned. As 0.6 (or with no file) it
+ * does so before it binds its socket; as 0.7.0.alpha or main, after, as
+ * those releases start their PAM listener first to keep secrets that arrive
+ * while they start (a second instance takes the socket path, then exits).
+ * The record says "starter-bus owned", or "starter-bus failed: WHY" and it
+ * exits 1 as oo7-daemon does when another instance runs. It keeps the
+ * connection, and with it the name, until it is killed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -52,6 +70,9 @@
 #include "listener.h"
 
 #define SECRETS_NAME "org.freedesktop.secrets"
+
+/* The release it stands in for; see the top of this file. */
+static enum generation generation = NO_GENERATION;
 
 /* The keyring, when the daemon models one. */
 static struct {
@@ -222,7 +243,7 @@ static bool is_password(const void *p, size_t len)
 	       (len == 0 || !memcmp(p, keyring.password->data, len));
 }
 
-/* unlock and change as oo7 0.6 does them; see the top of this file. */
+/* unlock and change as oo7 does them; see the top of this file. */
 static void keyring_on_frame(void *data, const uint8_t *frame, size_t len)
 {
 	struct decoded d;
@@ -230,7 +251,7 @@ static void keyring_on_frame(void *data, const uint8_t *frame, size_t len)
 	const void *old, *new;
 
 	(void)data;
-	if (!frame_decode(frame, len, false, &d))
+	if (!frame_decode(frame, len, generation == OO7_MAIN, &d))
 		goto out;
 	old = g_bytes_get_data(d.old, &old_len);
 	new = g_bytes_get_data(d.new, &new_len);
@@ -265,15 +286,100 @@ static bool session_bus_there(void)
 	return there;
 }
 
-int main(int argc, char **argv)
+static const char *const generation_names[] = {
+    [NO_GENERATION] = "none",
+    [OO7_06] = "0.6",
+    [OO7_07_ALPHA] = "0.7.0.alpha",
+    [OO7_MAIN] = "main",
+};
+
+/* The generation the file in dir names (none without it); false if bad. */
+static bool read_generation(const char *dir)
+{
+	char path[128];
+	gchar *text = NULL;
+	bool ok = false;
+
+	snprintf(path, sizeof(path), "%s/fake-daemon.generation", dir);
+	if (access(path, F_OK) < 0)
+		return true;
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return false;
+	g_strchomp(text);
+	for (int g = OO7_06; g <= OO7_MAIN && !ok; g++)
+		if (!strcmp(text, generation_names[g])) {
+			generation = (enum generation)g;
+			ok = true;
+		}
+	g_free(text);
+	return ok;
+}
+
+/*
+ * 0.7.0.alpha and main bind the PAM socket before they take their bus name,
+ * so that a secret sent while they start is kept; 0.6.0 binds after.
+ */
+static bool binds_before_the_bus(void)
+{
+	return generation == OO7_07_ALPHA || generation == OO7_MAIN;
+}
+
+/* How it was started, and what came on stdin (into in). */
+static void record_start(FILE *f, int argc, char **argv, GByteArray *in)
 {
 	extern char **environ;
+	char c;
+
+	fprintf(f, "argv");
+	for (int i = 0; i < argc; i++)
+		fprintf(f, " %s", argv[i]);
+	fprintf(f, "\n");
+	record_ids(f);
+	record_fds(f);
+	record_signals(f);
+	for (char **e = environ; *e; e++)
+		fprintf(f, "env %s\n", *e);
+	fprintf(f, "stdin ");
+	while (read(0, &c, 1) == 1) {
+		fprintf(f, "%02x", (unsigned char)c);
+		g_byte_array_append(in, (const guint8 *)&c, 1);
+	}
+	fprintf(f, "\ngeneration %s\n", generation_names[generation]);
+}
+
+/* The PAM listener at dir/oo7-pam.sock (path, which must outlive it). */
+static struct listener_cfg pam_listener(const char *dir, char *path,
+					size_t size)
+{
+	char frames[128];
+
+	snprintf(frames, sizeof(frames), "%s/fake-daemon.frames", dir);
+	snprintf(path, size, "%s/oo7-pam.sock", dir);
+	return (struct listener_cfg){
+	    .path = path,
+	    .owner_uid = getuid(),
+	    .owner_gid = getgid(),
+	    .mode = 0600,
+	    .run_uid = getuid(),
+	    .run_gid = getgid(),
+	    .behaviour = LISTENER_CLOSE,
+	    .generation = generation,
+	    .record_fd =
+		open(frames, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
+	    .on_frame = keyring.on ? keyring_on_frame : NULL,
+	};
+}
+
+int main(int argc, char **argv)
+{
 	const char *ready = getenv("OO7_FAKE_READY_FD");
-	char dir[64], path[128], tmp[128], c;
+	char dir[64], path[128], tmp[128], sock[128];
 	FILE *f;
 	size_t len = strlen(argv[0]);
 	GByteArray *in = g_byte_array_new();
 	bool login = false, owned;
+	struct listener_cfg cfg;
+	int fd = -1;
 
 	for (int i = 1; i < argc; i++)
 		login = login || !strcmp(argv[i], "--login");
@@ -296,24 +402,15 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/fake-daemon.record", dir);
 	if (keyring.on && !keyring_load())
 		return replace_file(path, tmp, "badkeyring\n") ? 1 : 2;
+	if (!read_generation(dir))
+		return replace_file(path, tmp, "badgeneration\n") ? 1 : 2;
 	f = fopen(tmp, "w");
 	if (!f)
 		return 1;
-	fprintf(f, "argv");
-	for (int i = 0; i < argc; i++)
-		fprintf(f, " %s", argv[i]);
-	fprintf(f, "\n");
-	record_ids(f);
-	record_fds(f);
-	record_signals(f);
-	for (char **e = environ; *e; e++)
-		fprintf(f, "env %s\n", *e);
-	fprintf(f, "stdin ");
-	while (read(0, &c, 1) == 1) {
-		fprintf(f, "%02x", (unsigned char)c);
-		g_byte_array_append(in, (const guint8 *)&c, 1);
-	}
-	fprintf(f, "\n");
+	record_start(f, argc, argv, in);
+	cfg = pam_listener(dir, sock, sizeof(sock));
+	if (binds_before_the_bus() && (fd = listener_bind(&cfg)) < 0)
+		return 1;
 	owned = !getenv("DBUS_STARTER_ADDRESS") || own_secrets_name(f);
 	fclose(f);
 	if (!owned) {
@@ -332,20 +429,7 @@ int main(int argc, char **argv)
 	if (keyring.on && keyring_save() < 0)
 		return 1;
 	rename(tmp, path);
-
-	snprintf(path, sizeof(path), "%s/fake-daemon.frames", dir);
-	struct listener_cfg cfg = {
-	    .owner_uid = getuid(),
-	    .owner_gid = getgid(),
-	    .mode = 0600,
-	    .run_uid = getuid(),
-	    .run_gid = getgid(),
-	    .behaviour = LISTENER_CLOSE,
-	    .record_fd =
-		open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600),
-	    .on_frame = keyring.on ? keyring_on_frame : NULL,
-	};
-	snprintf(tmp, sizeof(tmp), "%s/oo7-pam.sock", dir);
-	cfg.path = tmp;
-	return listener_run(&cfg, ready ? atoi(ready) : -1);
+	if (fd < 0 && (fd = listener_bind(&cfg)) < 0)
+		return 1;
+	return listener_serve(&cfg, fd, ready ? atoi(ready) : -1);
 }

@@ -24,7 +24,7 @@
 
 struct record_head {
 	uint32_t uid, gid, pid;
-	uint32_t id;
+	uint16_t id, dropped;
 	uint64_t len;
 };
 
@@ -102,26 +102,22 @@ size_t reply_encode(uint8_t *buf, size_t size, bool gvariant, bool ok,
 	return len;
 }
 
-/* libdbus reads a body only inside a message: borrow a header for it. */
-static DBusMessage *dbus_body_message(const uint8_t *body, size_t len)
+/*
+ * libdbus reads a body only inside a message: borrow the header of tmpl,
+ * which holds arguments of the body's signature, and unref tmpl.
+ */
+static DBusMessage *dbus_body_message(DBusMessage *tmpl, const uint8_t *body,
+				      size_t len)
 {
-	DBusMessage *tmpl = dbus_message_new_signal("/d", "d.d", "d");
 	DBusMessage *m = NULL;
-	const unsigned char *none = (const unsigned char *)"";
-	const char *empty = "";
-	unsigned char op = 0;
 	char *blob = NULL, *whole;
 	int blob_len;
 	uint32_t n = (uint32_t)len, tmpl_len;
 
 	dbus_message_set_serial(tmpl, 1); /* demarshal wants one */
-	if (!dbus_message_append_args(
-		tmpl, DBUS_TYPE_BYTE, &op, DBUS_TYPE_STRING, &empty,
-		DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_ARRAY,
-		DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_INVALID) ||
-	    !dbus_message_marshal(tmpl, &blob, &blob_len))
+	if (!dbus_message_marshal(tmpl, &blob, &blob_len))
 		goto out;
-	/* Keep the template's header (signature ysayay), swap the body. */
+	/* Keep the template's header (and signature), swap the body. */
 	memcpy(&tmpl_len, blob + 4, 4);
 	blob_len -= (int)tmpl_len;
 	whole = malloc((size_t)blob_len + len);
@@ -134,6 +130,81 @@ out:
 	dbus_free(blob);
 	dbus_message_unref(tmpl);
 	return m;
+}
+
+/* A request body, (ysayay), as a message libdbus can read; NULL if not. */
+static DBusMessage *dbus_frame_message(const uint8_t *body, size_t len)
+{
+	DBusMessage *tmpl = dbus_message_new_signal("/d", "d.d", "d");
+	const unsigned char *none = (const unsigned char *)"";
+	const char *empty = "";
+	unsigned char op = 0;
+
+	if (!dbus_message_append_args(
+		tmpl, DBUS_TYPE_BYTE, &op, DBUS_TYPE_STRING, &empty,
+		DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_ARRAY,
+		DBUS_TYPE_BYTE, &none, 0, DBUS_TYPE_INVALID)) {
+		dbus_message_unref(tmpl);
+		return NULL;
+	}
+	return dbus_body_message(tmpl, body, len);
+}
+
+/* The same for a reply body, (bs). */
+static DBusMessage *dbus_reply_message(const uint8_t *body, size_t len)
+{
+	DBusMessage *tmpl = dbus_message_new_signal("/d", "d.d", "d");
+	dbus_bool_t b = FALSE;
+	const char *empty = "";
+
+	if (!dbus_message_append_args(tmpl, DBUS_TYPE_BOOLEAN, &b,
+				      DBUS_TYPE_STRING, &empty,
+				      DBUS_TYPE_INVALID)) {
+		dbus_message_unref(tmpl);
+		return NULL;
+	}
+	return dbus_body_message(tmpl, body, len);
+}
+
+static bool gvariant_reply_decode(const uint8_t *body, size_t len, bool *ok,
+				  char **msg)
+{
+	GVariant *v = g_variant_ref_sink(g_variant_new_from_data(
+	    G_VARIANT_TYPE("(bs)"), body, len, FALSE, NULL, NULL));
+	GVariant *norm = g_variant_get_normal_form(v);
+	bool normal = g_variant_get_size(norm) == len &&
+		      !memcmp(g_variant_get_data(norm), body, len);
+	gboolean b;
+
+	g_variant_get(v, "(bs)", &b, msg);
+	*ok = b;
+	g_variant_unref(norm);
+	g_variant_unref(v);
+	return normal;
+}
+
+bool reply_decode(const uint8_t *body, size_t len, bool gvariant, bool *ok,
+		  char **msg)
+{
+	DBusMessage *m;
+	dbus_bool_t b;
+	const char *s;
+
+	*msg = NULL;
+	if (gvariant)
+		return gvariant_reply_decode(body, len, ok, msg);
+	m = dbus_reply_message(body, len);
+	if (!m ||
+	    !dbus_message_get_args(m, NULL, DBUS_TYPE_BOOLEAN, &b,
+				   DBUS_TYPE_STRING, &s, DBUS_TYPE_INVALID)) {
+		if (m)
+			dbus_message_unref(m);
+		return false;
+	}
+	*ok = b;
+	*msg = g_strdup(s);
+	dbus_message_unref(m);
+	return true;
 }
 
 bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
@@ -166,7 +237,7 @@ bool frame_decode(const uint8_t *frame, size_t len, bool gvariant,
 		g_variant_unref(v);
 		return normal && g_utf8_validate(d->user, -1, NULL);
 	} else {
-		DBusMessage *m = dbus_body_message(body, n);
+		DBusMessage *m = dbus_frame_message(body, n);
 		const char *user;
 		const uint8_t *o, *w;
 		int ol, wl;
@@ -198,17 +269,26 @@ void decoded_free(struct decoded *d)
 	*d = (struct decoded){0};
 }
 
+/* The encoding the listener reads: its generation's, or gvariant's word. */
+static bool reads_gvariant(const struct listener_cfg *cfg)
+{
+	if (cfg->generation == NO_GENERATION)
+		return cfg->gvariant;
+	return cfg->generation == OO7_MAIN;
+}
+
 /* The demo's view of a frame: the fields, with the secrets masked. */
 static void print_frame(const struct listener_cfg *cfg,
 			const struct ucred *cred, const uint8_t *f, size_t len)
 {
 	struct decoded d;
+	bool gvariant = reads_gvariant(cfg);
 
 	printf("listener: %zu-byte frame from pid %d (uid %u): ", len,
 	       (int)cred->pid, (unsigned)cred->uid);
-	if (!frame_decode(f, len, cfg->gvariant, &d))
+	if (!frame_decode(f, len, gvariant, &d))
 		printf("not a valid %s (ysayay) frame\n",
-		       cfg->gvariant ? "GVariant" : "D-Bus");
+		       gvariant ? "GVariant" : "D-Bus");
 	else
 		printf("%s user=\"%s\" old=<%zu bytes, masked> "
 		       "new=<%zu bytes, masked>\n",
@@ -221,18 +301,35 @@ static void print_frame(const struct listener_cfg *cfg,
 	fflush(stdout);
 }
 
-static void send_reply(const struct listener_cfg *cfg, int c)
+/* A frame the listener's generation could not decode, nor act on. */
+static bool dropped_by_generation(const struct listener_cfg *cfg,
+				  const uint8_t *f, size_t len)
+{
+	struct decoded d;
+	bool decoded;
+
+	if (cfg->generation == NO_GENERATION)
+		return false;
+	/* Only these two operations deserialise (serde_repr). */
+	decoded = frame_decode(f, len, reads_gvariant(cfg), &d) && d.op <= 1;
+	decoded_free(&d);
+	return !decoded;
+}
+
+/* Whom oo7-daemon serves: root (the PAM module) and its own user. */
+static bool refused_by_generation(const struct listener_cfg *cfg,
+				  const struct ucred *cred)
+{
+	return cfg->generation != NO_GENERATION && cred->uid != 0 &&
+	       cred->uid != getuid();
+}
+
+static void send_bs(int c, bool gvariant, bool ok, const char *msg)
 {
 	uint8_t buf[4096 + 4];
 	uint32_t n;
 
-	if (cfg->behaviour == LISTENER_RAW_REPLY) {
-		write_all(c, cfg->raw_reply, cfg->raw_reply_len);
-		return;
-	}
-	n = (uint32_t)reply_encode(buf + 4, sizeof(buf) - 4, cfg->gvariant,
-				   cfg->reply_ok,
-				   cfg->reply_msg ? cfg->reply_msg : "");
+	n = (uint32_t)reply_encode(buf + 4, sizeof(buf) - 4, gvariant, ok, msg);
 	buf[0] = n & 0xff;
 	buf[1] = n >> 8 & 0xff;
 	buf[2] = n >> 16 & 0xff;
@@ -240,17 +337,54 @@ static void send_reply(const struct listener_cfg *cfg, int c)
 	write_all(c, buf, n + 4);
 }
 
+/*
+ * After a frame was acted on. 0.7.0.alpha and main say (true, "") whatever
+ * came of it: their unlock and change never fail (a wrong password leaves a
+ * collection locked or unchanged, and is logged by the daemon only).
+ */
+static void answer(const struct listener_cfg *cfg, int c)
+{
+	switch (cfg->generation) {
+	case NO_GENERATION:
+		if (cfg->behaviour == LISTENER_RAW_REPLY)
+			write_all(c, cfg->raw_reply, cfg->raw_reply_len);
+		else if (cfg->behaviour != LISTENER_CLOSE)
+			send_bs(c, cfg->gvariant, cfg->reply_ok,
+				cfg->reply_msg ? cfg->reply_msg : "");
+		break;
+	case OO7_06:
+		break;
+	case OO7_07_ALPHA:
+		send_bs(c, false, true, "");
+		break;
+	case OO7_MAIN:
+		send_bs(c, true, true, "");
+		break;
+	}
+}
+
+static void record(const struct listener_cfg *cfg, const struct ucred *cred,
+		   const uint8_t *frame, size_t len, bool dropped)
+{
+	struct record_head h = {cred->uid, cred->gid, (uint32_t)cred->pid,
+				cfg->id,   dropped,   len};
+
+	if (cfg->record_fd >= 0 && (write_all(cfg->record_fd, &h, sizeof(h)) ||
+				    write_all(cfg->record_fd, frame, len)))
+		perror("listener: record");
+}
+
 static void handle(const struct listener_cfg *cfg, int c)
 {
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	struct record_head h = {0};
 	uint8_t prefix[4];
 	uint8_t *frame = NULL;
 	uint32_t len;
+	bool dropped;
 
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-	    read_all(c, prefix, 4) < 0)
+	    refused_by_generation(cfg, &cred) || read_all(c, prefix, 4) < 0)
 		goto out;
 	len = get_u32(prefix);
 	if (len > FRAME_MAX || !(frame = malloc(len + 4)))
@@ -258,19 +392,20 @@ static void handle(const struct listener_cfg *cfg, int c)
 	memcpy(frame, prefix, 4);
 	if (read_all(c, frame + 4, len) < 0)
 		goto out;
-	h = (struct record_head){cred.uid, cred.gid, (uint32_t)cred.pid,
-				 cfg->id, len + 4};
-	if (cfg->record_fd >= 0 && (write_all(cfg->record_fd, &h, sizeof(h)) ||
-				    write_all(cfg->record_fd, frame, len + 4)))
-		perror("listener: record");
+	dropped = dropped_by_generation(cfg, frame, len + 4);
+	record(cfg, &cred, frame, len + 4, dropped);
 	if (cfg->print)
 		print_frame(cfg, &cred, frame, len + 4);
+	if (dropped)
+		goto out;
 	if (cfg->on_frame)
 		cfg->on_frame(cfg->on_frame_data, frame, len + 4);
-	if (cfg->behaviour != LISTENER_CLOSE)
-		send_reply(cfg, c);
+	answer(cfg, c);
 out:
 	free(frame);
+	/* oo7 0.6.0 removes its socket path after each connection. */
+	if (cfg->generation == OO7_06)
+		unlink(cfg->path);
 	close(c);
 }
 
@@ -284,14 +419,23 @@ static int become(uid_t uid, gid_t gid)
 	return 0;
 }
 
-int listener_run(const struct listener_cfg *cfg, int ready_fd)
+static int socket_address(const struct listener_cfg *cfg,
+			  struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, filler;
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	if (strlen(cfg->path) >= sizeof(sa->sun_path))
+		return -1;
+	strcpy(sa->sun_path, cfg->path);
+	return 0;
+}
 
-	if (strlen(cfg->path) >= sizeof(sa.sun_path))
-		return 1;
-	strcpy(sa.sun_path, cfg->path);
+int listener_bind(const struct listener_cfg *cfg)
+{
+	struct sockaddr_un sa;
+	int fd = -1, filler;
+
+	if (socket_address(cfg, &sa) < 0)
+		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	unlink(cfg->path);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
@@ -300,16 +444,21 @@ int listener_run(const struct listener_cfg *cfg, int ready_fd)
 	    become(cfg->run_uid, cfg->run_gid) < 0 ||
 	    listen(fd, cfg->behaviour == LISTENER_NEVER_ACCEPT ? 0 : 128) < 0) {
 		perror("listener: set up");
-		return 1;
+		return -1;
 	}
 	if (cfg->behaviour == LISTENER_NEVER_ACCEPT) {
 		/* A backlog of 0 takes one connection: fill it. */
 		filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (connect(filler, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 			perror("listener: fill the backlog");
-			return 1;
+			return -1;
 		}
 	}
+	return fd;
+}
+
+int listener_serve(const struct listener_cfg *cfg, int fd, int ready_fd)
+{
 	if (ready_fd >= 0 && write_all(ready_fd, "1", 1) == 0)
 		close(ready_fd);
 	for (;;) {
@@ -330,6 +479,13 @@ int listener_run(const struct listener_cfg *cfg, int ready_fd)
 		}
 		handle(cfg, c);
 	}
+}
+
+int listener_run(const struct listener_cfg *cfg, int ready_fd)
+{
+	int fd = listener_bind(cfg);
+
+	return fd < 0 ? 1 : listener_serve(cfg, fd, ready_fd);
 }
 
 pid_t listener_start(const struct listener_cfg *cfg)
@@ -375,7 +531,8 @@ size_t records_read(int fd, struct record **out)
 	while (pread(fd, &h, sizeof(h), off) == (ssize_t)sizeof(h)) {
 		r = realloc(r, (n + 1) * sizeof(*r));
 		r[n] = (struct record){(uint8_t)h.id, h.uid, h.gid,
-				       (pid_t)h.pid,  h.len, malloc(h.len)};
+				       (pid_t)h.pid,  h.len, malloc(h.len),
+				       h.dropped != 0};
 		if (pread(fd, r[n].data, h.len, off + (off_t)sizeof(h)) !=
 		    (ssize_t)h.len) {
 			free(r[n].data);

@@ -139,7 +139,42 @@ pid_t daemon_listens_for(const struct tuser *u, uint8_t id)
 			  .id = id));
 }
 
+pid_t daemon_of_generation_listens_for(const struct tuser *u, enum generation g,
+				       uint8_t id)
+{
+	if (access(runtime_dir(u), F_OK) < 0)
+		t_runtime_dir(u);
+	return t_listen(L(runtime_path(u, "oo7-pam.sock"), u, u, 0600,
+			  .generation = g, .id = id));
+}
+
 /* ---- frames and logs ---- */
+
+static size_t count_dropped(struct record *r, size_t n, bool dropped)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < n; i++)
+		count += r[i].dropped == dropped;
+	records_free(r, n);
+	return count;
+}
+
+size_t frames_acted_on(void)
+{
+	struct record *all;
+	size_t n = t_frames(&all);
+
+	return count_dropped(all, n, false);
+}
+
+size_t frames_dropped(void)
+{
+	struct record *all;
+	size_t n = t_frames(&all);
+
+	return count_dropped(all, n, true);
+}
 
 static size_t hex_decode(const char *hex, uint8_t *out)
 {
@@ -480,6 +515,41 @@ size_t fake_daemon_frames(const struct tuser *u, struct record **out)
 	n = records_read(fd, out);
 	close(fd);
 	return n;
+}
+
+size_t fake_daemon_frames_acted_on(const struct tuser *u)
+{
+	struct record *all;
+	size_t n = fake_daemon_frames(u, &all);
+
+	return count_dropped(all, n, false);
+}
+
+size_t fake_daemon_frames_dropped(const struct tuser *u)
+{
+	struct record *all;
+	size_t n = fake_daemon_frames(u, &all);
+
+	return count_dropped(all, n, true);
+}
+
+void generation_of_the_daemon(const struct tuser *u, enum generation g)
+{
+	static const char *const names[] = {
+	    [OO7_06] = "0.6\n",
+	    [OO7_07_ALPHA] = "0.7.0.alpha\n",
+	    [OO7_MAIN] = "main\n",
+	};
+	const char *path = runtime_path(u, "fake-daemon.generation");
+
+	if (access(runtime_dir(u), F_OK) < 0)
+		t_runtime_dir(u);
+	if (g == NO_GENERATION) {
+		unlink(path);
+		return;
+	}
+	assert_true(g_file_set_contents(path, names[g], -1, NULL));
+	assert_int_equal(chmod(path, 0644), 0);
 }
 
 /* pid runs in this process's mount namespace. */

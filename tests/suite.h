@@ -118,6 +118,16 @@ void stack_default_with_alices_daemon(void);
 void stack_auto_start(void);
 /* u's daemon as in oo7 0.6: at RUNTIME/oo7-pam.sock, its frames tagged id. */
 pid_t daemon_listens_for(const struct tuser *u, uint8_t id);
+/*
+ * u's daemon as release g of oo7 behaves (listener.h): at
+ * RUNTIME/oo7-pam.sock, its frames tagged id. u's runtime folder is made if
+ * need be.
+ */
+pid_t daemon_of_generation_listens_for(const struct tuser *u, enum generation g,
+				       uint8_t id);
+/* Of the frames this case's listeners got: those acted on, those dropped. */
+size_t frames_acted_on(void);
+size_t frames_dropped(void);
 
 /* Exactly one frame arrived, from the PAM host, running as root. */
 struct record *one_frame(struct record **all);
@@ -177,6 +187,15 @@ bool fake_daemon_ran(const struct tuser *u);
 pid_t fake_daemon_pid(const struct tuser *u);
 /* The frames u's fake daemon got, oldest first; records_free them. */
 size_t fake_daemon_frames(const struct tuser *u, struct record **out);
+/* Of those, the ones it acted on, and the ones it dropped. */
+size_t fake_daemon_frames_acted_on(const struct tuser *u);
+size_t fake_daemon_frames_dropped(const struct tuser *u);
+/*
+ * u's fake daemon, once started, stands in for release g of oo7 (its
+ * fake-daemon.generation file; none for NO_GENERATION). u's runtime folder
+ * is made if need be.
+ */
+void generation_of_the_daemon(const struct tuser *u, enum generation g);
 /*
  * Kills the fake daemon that u's pid file names, if that pid is still a
  * fake daemon in this namespace (never a pid reused by someone else).
