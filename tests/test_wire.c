@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * The wire: what crosses the socket, byte for byte, against the golden
- * frames of WIRE.md and against libdbus-1 and GLib, in both encodings, for
- * passwords and user names of any bytes and length.
+ * The wire: what crosses the socket, byte for byte, against golden frames
+ * made by zvariant (the daemon's own library) and against libdbus-1 and
+ * GLib, in both encodings, for passwords and user names of any bytes and
+ * length; and the stand-ins for each release of oo7-daemon, which act on
+ * the encoding they read and drop the other with no reply.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include "suite.h"
 
@@ -313,6 +322,338 @@ static void user_name_with_a_newline_sends_and_logs_nothing_of_it(void **state)
 	assert_not_logged("FAKE LINE");
 }
 
+/* ---- one request, one daemon that acts on it ---- */
+
+/*
+ * The module may send a GVariant frame first and, when the daemon closes
+ * with no reply, the same request in D-Bus form: safe only if no D-Bus
+ * reader can take the GVariant frame for a request. D-Bus wants zero
+ * padding after the operation byte, where GVariant puts the user name.
+ * Names of 1 to 300 bytes, with secrets that put the body on both sides of
+ * 255 bytes, where GVariant's framing offsets widen from one byte to two.
+ */
+static const struct {
+	uint8_t op;
+	size_t old_len, new_len;
+} secret_lengths[] = {
+    {0, 0, 0}, {0, 0, 7}, {1, 7, 13}, {0, 0, 246}, {1, 120, 130}, {1, 255, 255},
+};
+
+/* True when the frame's body is over 255 bytes: 2-byte offsets. */
+static bool
+gvariant_frame_decodes_only_as_gvariant(uint8_t op, const char *user,
+					const uint8_t *old, size_t old_len,
+					const uint8_t *new, size_t new_len)
+{
+	uint8_t *f;
+	size_t len =
+	    t_expect_frame(&f, true, op, user, old, old_len, new, new_len);
+	struct decoded d;
+
+	if (frame_decode(f, len, false, &d))
+		fail_msg("the GVariant frame of a %zu-byte user name, secrets "
+			 "of %zu and %zu bytes, decodes as D-Bus",
+			 strlen(user), old_len, new_len);
+	decoded_free(&d);
+	assert_true(frame_decode(f, len, true, &d));
+	assert_int_equal(d.op, op);
+	assert_string_equal(d.user, user);
+	assert_int_equal(g_bytes_get_size(d.old), old_len);
+	assert_int_equal(g_bytes_get_size(d.new), new_len);
+	decoded_free(&d);
+	free(f);
+	return len - 4 > 255;
+}
+
+static void
+gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes(
+    void **state)
+{
+	char user[301];
+	uint8_t secret[256];
+	size_t wide = 0, narrow = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(secret); i++)
+		secret[i] = (uint8_t)i; /* any bytes, NUL first */
+	for (size_t n = 1; n <= 300; n++) {
+		user[n - 1] = (char)('a' + (n - 1) % 26);
+		user[n] = '\0';
+		for (size_t k = 0; k < N_ELEMS(secret_lengths); k++) {
+			bool w = gvariant_frame_decodes_only_as_gvariant(
+			    secret_lengths[k].op, user, secret,
+			    secret_lengths[k].old_len, secret + 1,
+			    secret_lengths[k].new_len);
+
+			wide += w;
+			narrow += !w;
+		}
+	}
+	/* Both offset widths were tried. */
+	assert_true(wide > 0 && narrow > 0);
+}
+
+/* ---- the daemon of each generation, met with a plain client ---- */
+
+/*
+ * What a daemon at path wrote back before it closed, when sent frame on a
+ * new connection; the case fails if it neither closes nor replies in 5 s.
+ */
+static GByteArray *exchange(const char *path, const uint8_t *frame, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	GByteArray *got = g_byte_array_new();
+	uint8_t buf[512];
+	ssize_t n;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("connect %s: %s", path, strerror(errno));
+	assert_int_equal(send(fd, frame, len, MSG_NOSIGNAL), (ssize_t)len);
+	while ((n = poll(&p, 1, 5000) == 1 ? read(fd, buf, sizeof(buf)) : -1) >
+	       0)
+		g_byte_array_append(got, buf, (guint)n);
+	close(fd);
+	if (n < 0)
+		fail_msg("the daemon neither closed nor replied within 5 s");
+	return got;
+}
+
+/* Something is at u's RUNTIME/oo7-pam.sock. */
+static bool socket_there(const struct tuser *u)
+{
+	return access(runtime_path(u, "oo7-pam.sock"), F_OK) == 0;
+}
+
+/* alice's unlock with pw in enc, sent to her daemon: what came back. */
+static GByteArray *alice_unlocks(enum encoding enc, const char *pw)
+{
+	uint8_t *f;
+	size_t len = t_expect_frame(&f, enc == GVARIANT, 0, "alice", "", 0, pw,
+				    strlen(pw));
+	GByteArray *got =
+	    exchange(runtime_path(&t_alice, "oo7-pam.sock"), f, len);
+
+	free(f);
+	return got;
+}
+
+/* got is (true, "") in enc, length first, as libdbus-1 or GLib reads it. */
+static void assert_reply_true(GByteArray *got, enum encoding enc)
+{
+	bool ok = false;
+	char *msg = NULL;
+
+	assert_true(got->len >= 4);
+	assert_int_equal(got->data[0] | got->data[1] << 8 | got->data[2] << 16 |
+			     (uint32_t)got->data[3] << 24,
+			 got->len - 4);
+	assert_true(reply_decode(got->data + 4, got->len - 4, enc == GVARIANT,
+				 &ok, &msg));
+	assert_true(ok);
+	assert_string_equal(msg, "");
+	g_free(msg);
+	g_byte_array_unref(got);
+}
+
+/* No reply, a close; so many frames acted on and dropped in all. */
+static void assert_closed_silently(GByteArray *got, size_t acted,
+				   size_t dropped)
+{
+	assert_int_equal(got->len, 0);
+	g_byte_array_unref(got);
+	assert_int_equal(frames_acted_on(), acted);
+	assert_int_equal(frames_dropped(), dropped);
+}
+
+static void oo7_06_acts_on_a_dbus_frame_and_closes_with_no_reply(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_06, 0);
+
+	assert_closed_silently(alice_unlocks(DBUS, "hunter2"), 1, 0);
+}
+
+static void oo7_06_drops_a_gvariant_frame_with_no_reply(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_06, 0);
+
+	assert_closed_silently(alice_unlocks(GVARIANT, "hunter2"), 0, 1);
+}
+
+/* A retry in D-Bus form, after 0.6 dropped a GVariant frame, finds no one. */
+static void oo7_06_unlinks_its_socket_after_a_connection(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_06, 0);
+
+	g_byte_array_unref(alice_unlocks(GVARIANT, "hunter2"));
+
+	assert_false(socket_there(&t_alice));
+}
+
+static void oo7_07_alpha_replies_dbus_true_to_a_dbus_frame(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_07_ALPHA, 0);
+
+	assert_reply_true(alice_unlocks(DBUS, "hunter2"), DBUS);
+	assert_int_equal(frames_acted_on(), 1);
+}
+
+static void oo7_07_alpha_drops_a_gvariant_frame_with_no_reply(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_07_ALPHA, 0);
+
+	assert_closed_silently(alice_unlocks(GVARIANT, "hunter2"), 0, 1);
+}
+
+static void
+oo7_07_alpha_answers_the_dbus_retry_of_a_dropped_gvariant_frame(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_07_ALPHA, 0);
+
+	g_byte_array_unref(alice_unlocks(GVARIANT, "hunter2"));
+
+	assert_reply_true(alice_unlocks(DBUS, "hunter2"), DBUS);
+	assert_int_equal(frames_acted_on(), 1);
+	assert_int_equal(frames_dropped(), 1);
+}
+
+static void oo7_main_replies_gvariant_true_to_a_gvariant_frame(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_MAIN, 0);
+
+	assert_reply_true(alice_unlocks(GVARIANT, "hunter2"), GVARIANT);
+	assert_int_equal(frames_acted_on(), 1);
+}
+
+static void oo7_main_drops_a_dbus_frame_with_no_reply(void **state)
+{
+	(void)state;
+	daemon_of_generation_listens_for(&t_alice, OO7_MAIN, 0);
+
+	assert_closed_silently(alice_unlocks(DBUS, "hunter2"), 0, 1);
+}
+
+/*
+ * In a child as u: 0 if the daemon at path closed on frame with no reply,
+ * 1 if it replied, 2 if u could not connect, 3 if it did neither in 5 s.
+ */
+static int child_sends_as(const struct tuser *u, const char *path,
+			  const uint8_t *frame, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+
+	t_become(u);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 2;
+	/* Refused unread, the frame may meet the close: no matter. */
+	send(fd, frame, len, MSG_NOSIGNAL);
+	if (poll(&p, 1, 5000) != 1)
+		return 3;
+	return read(fd, &c, 1) > 0 ? 1 : 0;
+}
+
+/* bob, on a socket he may open, gets the close oo7 gives a stranger. */
+static void oo7_main_refuses_a_peer_neither_root_nor_its_user(void **state)
+{
+	const char *path = runtime_path(&t_alice, "oo7-pam.sock");
+	uint8_t *f;
+	size_t len = t_expect_frame(&f, true, 0, "alice", "", 0, "hunter2", 7);
+	int status;
+	pid_t pid;
+
+	(void)state;
+	t_runtime_dir(&t_alice);
+	assert_int_equal(chmod(runtime_dir(&t_alice), 0755), 0);
+	t_listen(L(path, &t_alice, &t_alice, 0666, .generation = OO7_MAIN));
+
+	pid = fork();
+	if (pid == 0)
+		_exit(child_sends_as(&t_bob, path, f, len));
+	free(f);
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(frames_acted_on() + frames_dropped(), 0);
+}
+
+/* ---- the fake daemon of each generation, with a keyring ---- */
+
+/* alice's keyring, locked with hunter2; her fake daemon as release g. */
+static void alices_locked_keyring_with_a_daemon_of(enum generation g)
+{
+	keyring_create(&t_alice, "hunter2", true);
+	session_bus_create(&t_alice);
+	generation_of_the_daemon(&t_alice, g);
+	fake_daemon_start(&t_alice, NULL);
+}
+
+static void
+fake_daemon_of_main_says_true_to_a_wrong_password_and_stays_locked(void **state)
+{
+	(void)state;
+	alices_locked_keyring_with_a_daemon_of(OO7_MAIN);
+
+	assert_reply_true(alice_unlocks(GVARIANT, "wrong"), GVARIANT);
+
+	assert_keyring(&t_alice, "hunter2", true);
+	assert_int_equal(fake_daemon_frames_acted_on(&t_alice), 1);
+}
+
+static void
+fake_daemon_of_main_drops_a_dbus_frame_and_stays_locked(void **state)
+{
+	GByteArray *got;
+
+	(void)state;
+	alices_locked_keyring_with_a_daemon_of(OO7_MAIN);
+
+	got = alice_unlocks(DBUS, "hunter2");
+
+	assert_int_equal(got->len, 0);
+	g_byte_array_unref(got);
+	assert_keyring(&t_alice, "hunter2", true);
+	assert_int_equal(fake_daemon_frames_dropped(&t_alice), 1);
+}
+
+static void fake_daemon_of_0_7_0_alpha_unlocks_and_says_true(void **state)
+{
+	(void)state;
+	alices_locked_keyring_with_a_daemon_of(OO7_07_ALPHA);
+
+	assert_reply_true(alice_unlocks(DBUS, "hunter2"), DBUS);
+
+	assert_keyring(&t_alice, "hunter2", false);
+}
+
+static void fake_daemon_of_0_6_unlocks_and_leaves_no_socket(void **state)
+{
+	GByteArray *got;
+
+	(void)state;
+	alices_locked_keyring_with_a_daemon_of(OO7_06);
+
+	got = alice_unlocks(DBUS, "hunter2");
+
+	assert_int_equal(got->len, 0);
+	g_byte_array_unref(got);
+	assert_keyring(&t_alice, "hunter2", false);
+	assert_false(socket_there(&t_alice));
+}
+
 const struct CMUnitTest wire_tests[] = {
     T(session_sends_unlock_frame_to_user_socket),
     T(chauthtok_sends_change_frame_with_old_and_new),
@@ -360,5 +701,19 @@ const struct CMUnitTest wire_tests[] = {
     T(user_name_with_a_slash_is_sent_intact),
     T(user_name_dotdot_is_sent_intact),
     T(user_name_with_a_newline_sends_and_logs_nothing_of_it),
+    T(gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes),
+    T(oo7_06_acts_on_a_dbus_frame_and_closes_with_no_reply),
+    T(oo7_06_drops_a_gvariant_frame_with_no_reply),
+    T(oo7_06_unlinks_its_socket_after_a_connection),
+    T(oo7_07_alpha_replies_dbus_true_to_a_dbus_frame),
+    T(oo7_07_alpha_drops_a_gvariant_frame_with_no_reply),
+    T(oo7_07_alpha_answers_the_dbus_retry_of_a_dropped_gvariant_frame),
+    T(oo7_main_replies_gvariant_true_to_a_gvariant_frame),
+    T(oo7_main_drops_a_dbus_frame_with_no_reply),
+    T(oo7_main_refuses_a_peer_neither_root_nor_its_user),
+    TD(fake_daemon_of_main_says_true_to_a_wrong_password_and_stays_locked),
+    TD(fake_daemon_of_main_drops_a_dbus_frame_and_stays_locked),
+    TD(fake_daemon_of_0_7_0_alpha_unlocks_and_says_true),
+    TD(fake_daemon_of_0_6_unlocks_and_leaves_no_socket),
 };
 const size_t wire_tests_count = N_ELEMS(wire_tests);
