@@ -28,6 +28,7 @@ static const struct {
     {ssh_tests, &ssh_tests_count},
     {bus_tests, &bus_tests_count},
     {clients_tests, &clients_tests_count},
+    {manager_tests, &manager_tests_count},
 };
 
 int main(int argc, char **argv)

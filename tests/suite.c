@@ -41,9 +41,11 @@ void suite_enter(void)
 {
 	t_sandbox_enter();
 	if (mkdir(FAKE_DAEMON_DIR, 0755) < 0 || chmod(FAKE_DAEMON_DIR, 0755) ||
-	    !copy_program(FAKE_DAEMON_BUILD, FAKE_DAEMON)) {
-		fprintf(stderr, "test suite: cannot copy %s to %s: %s\n",
-			FAKE_DAEMON_BUILD, FAKE_DAEMON, strerror(errno));
+	    !copy_program(FAKE_DAEMON_BUILD, FAKE_DAEMON) ||
+	    !copy_program(FAKE_MANAGER_BUILD, FAKE_MANAGER)) {
+		fprintf(stderr,
+			"test suite: cannot copy the stand-ins to %s: %s\n",
+			FAKE_DAEMON_DIR, strerror(errno));
 		exit(2);
 	}
 	if (!user_can_run(&t_alice, FAKE_DAEMON)) {

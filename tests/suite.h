@@ -44,6 +44,8 @@ extern const struct CMUnitTest bus_tests[];
 extern const size_t bus_tests_count;
 extern const struct CMUnitTest clients_tests[];
 extern const size_t clients_tests_count;
+extern const struct CMUnitTest manager_tests[];
+extern const size_t manager_tests_count;
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -62,6 +64,8 @@ extern const size_t clients_tests_count;
  */
 #define FAKE_DAEMON_DIR "/run/oo7-test"
 #define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
+/* The stand-in for systemd --user (fake_manager.c), copied there too. */
+#define FAKE_MANAGER FAKE_DAEMON_DIR "/fake-oo7-manager"
 
 /* root, as the owner or the runner of a listener. */
 extern const struct tuser t_root;
