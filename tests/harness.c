@@ -361,6 +361,11 @@ pid_t t_listen_as(const struct tuser *u, const char *path,
 
 size_t t_frames(struct record **out)
 {
+	return records_acted_on(*out, records_read(records_fd, out));
+}
+
+size_t t_frames_all(struct record **out)
+{
 	return records_read(records_fd, out);
 }
 

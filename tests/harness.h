@@ -50,7 +50,9 @@ pid_t t_listen(struct listener_cfg cfg);
 /* The daemon as it is: run by u, socket owned by u, mode 0600. */
 pid_t t_listen_as(const struct tuser *u, const char *path,
 		  enum listener_behaviour b);
+/* The frames the listeners acted on; with t_frames_all, dropped ones too. */
 size_t t_frames(struct record **out);
+size_t t_frames_all(struct record **out);
 
 /* Writes the PAM service file; @MODULE@ and @FIXTURE@ name the modules. */
 void t_service(const char *name, const char *stack);

@@ -308,7 +308,13 @@ static bool dropped_by_generation(const struct listener_cfg *cfg,
 	struct decoded d;
 	bool decoded;
 
-	if (cfg->generation == NO_GENERATION)
+	/*
+	 * Without a generation, a frame that does not decode in the
+	 * listener's encoding is dropped too, as every release drops one;
+	 * the loose behaviours differ only in what they answer.
+	 */
+	if (cfg->generation == NO_GENERATION &&
+	    cfg->behaviour != LISTENER_CLOSE && cfg->behaviour != LISTENER_REPLY)
 		return false;
 	/* Only these two operations deserialise (serde_repr). */
 	decoded = frame_decode(f, len, reads_gvariant(cfg), &d) && d.op <= 1;
@@ -384,8 +390,13 @@ static void handle(const struct listener_cfg *cfg, int c)
 	bool dropped;
 
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
-	    refused_by_generation(cfg, &cred) || read_all(c, prefix, 4) < 0)
+	    refused_by_generation(cfg, &cred))
 		goto out;
+	if (read_all(c, prefix, 4) < 0) {
+		/* a connection that sent nothing: every oo7 logs an error */
+		record(cfg, &cred, prefix, 0, true);
+		goto out;
+	}
 	len = get_u32(prefix);
 	if (len > FRAME_MAX || !(frame = malloc(len + 4)))
 		goto out;
@@ -545,12 +556,30 @@ size_t records_read(int fd, struct record **out)
 	return n;
 }
 
+/* Frames hold passwords: the linger test must find none of ours. */
+static void records_free_one(struct record *r)
+{
+	explicit_bzero(r->data, r->len);
+	free(r->data);
+}
+
+size_t records_acted_on(struct record *all, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (all[i].dropped) {
+			records_free_one(&all[i]);
+			continue;
+		}
+		all[kept++] = all[i];
+	}
+	return kept;
+}
+
 void records_free(struct record *r, size_t n)
 {
-	/* Frames hold passwords: the linger test must find none of ours. */
-	for (size_t i = 0; i < n; i++) {
-		explicit_bzero(r[i].data, r[i].len);
-		free(r[i].data);
-	}
+	for (size_t i = 0; i < n; i++)
+		records_free_one(&r[i]);
 	free(r);
 }

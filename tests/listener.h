@@ -83,7 +83,7 @@ struct record {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	size_t len;
+	size_t len;    /* 0: a connection that sent nothing (dropped) */
 	uint8_t *data; /* the whole frame, length prefix included */
 	bool dropped;  /* a generation could not decode it: not acted on */
 };
@@ -106,6 +106,8 @@ int listener_serve(const struct listener_cfg *cfg, int fd, int ready_fd);
 /* Reads every record from fd (from offset 0); returns their count. */
 size_t records_read(int fd, struct record **out);
 void records_free(struct record *r, size_t n);
+/* The n records at all less the dropped ones (freed), in place; how many. */
+size_t records_acted_on(struct record *all, size_t n);
 
 /* A frame as libdbus-1 or GLib reads it: independent of the module. */
 struct decoded {

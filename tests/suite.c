@@ -173,7 +173,7 @@ size_t frames_acted_on(void)
 size_t frames_dropped(void)
 {
 	struct record *all;
-	size_t n = t_frames(&all);
+	size_t n = t_frames_all(&all);
 
 	return count_dropped(all, n, true);
 }
@@ -516,6 +516,22 @@ size_t fake_daemon_frames(const struct tuser *u, struct record **out)
 		return 0;
 	n = records_read(fd, out);
 	close(fd);
+	return records_acted_on(*out, n);
+}
+
+/* Every frame u's fake daemon got, dropped ones too. */
+static size_t fake_daemon_frames_all(const struct tuser *u,
+				     struct record **out)
+{
+	int fd =
+	    open(runtime_path(u, "fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
+	size_t n;
+
+	*out = NULL;
+	if (fd < 0)
+		return 0;
+	n = records_read(fd, out);
+	close(fd);
 	return n;
 }
 
@@ -530,7 +546,7 @@ size_t fake_daemon_frames_acted_on(const struct tuser *u)
 size_t fake_daemon_frames_dropped(const struct tuser *u)
 {
 	struct record *all;
-	size_t n = fake_daemon_frames(u, &all);
+	size_t n = fake_daemon_frames_all(u, &all);
 
 	return count_dropped(all, n, true);
 }
@@ -1490,3 +1506,84 @@ bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ok;
 }
+
+/* ---- the stand-in service manager (fake_manager.c) ---- */
+
+/* In a child: the manager as alice, its output to manager.log. */
+static void exec_manager(const char *const *argv, int ready, int log)
+{
+	const char *const env[] = {
+	    "PATH=/usr/bin:/bin",
+	    textf("XDG_RUNTIME_DIR=%s", runtime_dir(&t_alice)), NULL};
+
+	t_become(&t_alice);
+	if (dup2(log, 1) != 1 || dup2(log, 2) != 2 || !t_fd_at_3(ready) ||
+	    chdir("/") < 0)
+		_exit(126);
+	execve(argv[0], (char *const *)argv, (char *const *)env);
+	_exit(127);
+}
+
+pid_t fake_manager_start(const char *daemon, const char *const *extra)
+{
+	const char *argv[16] = {
+	    FAKE_MANAGER, "--address",
+	    textf("unix:path=%s", runtime_path(&t_alice, "bus")),
+	    "--exec",	  daemon,
+	    "--record",	  textf("%s", runtime_path(&t_alice, "manager.record")),
+	    "--ready-fd", "3"};
+	size_t n = 9;
+	char line[16];
+	int ready[2], log;
+	pid_t pid;
+
+	while (extra && *extra && n < N_ELEMS(argv) - 1)
+		argv[n++] = *extra++;
+	log = open(t_path("manager.log"),
+		   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(log >= 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	if (pid == 0)
+		exec_manager(argv, ready[1], log);
+	assert_true(pid > 0);
+	close(ready[1]);
+	close(log);
+	if (!t_read_line(ready[0], line, sizeof(line), T_UP_MS)) {
+		t_stop_child(pid);
+		fail_msg("the manager did not own its name within %d ms; it "
+			 "said:\n%s",
+			 T_UP_MS, read_text(t_path("manager.log")));
+	}
+	close(ready[0]);
+	return pid;
+}
+
+/* ---- a client of the daemon's socket ---- */
+
+/*
+ * What a daemon at path wrote back before it closed, when sent frame on a
+ * new connection; the case fails if it neither closes nor replies in 5 s.
+ */
+GByteArray *exchange(const char *path, const uint8_t *frame, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	GByteArray *got = g_byte_array_new();
+	uint8_t buf[512];
+	ssize_t n;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fail_msg("connect %s: %s", path, strerror(errno));
+	assert_int_equal(send(fd, frame, len, MSG_NOSIGNAL), (ssize_t)len);
+	while ((n = poll(&p, 1, 5000) == 1 ? read(fd, buf, sizeof(buf)) : -1) >
+	       0)
+		g_byte_array_append(got, buf, (guint)n);
+	close(fd);
+	if (n < 0)
+		fail_msg("the daemon neither closed nor replied within 5 s");
+	return got;
+}
+

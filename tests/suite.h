@@ -173,6 +173,12 @@ enum pamtester_via {
 int pamtester(const char *service, enum pamtester_via via, const char *input,
 	      const char *const *ops);
 
+/*
+ * What a daemon at path wrote back before it closed, when sent frame on a
+ * new connection; the case fails if it neither closes nor replies in 5 s.
+ */
+GByteArray *exchange(const char *path, const uint8_t *frame, size_t len);
+
 /* ---- the stand-in daemon (fake_daemon.c) ---- */
 
 /* Waits for dir/name to appear (renamed into place) for at most ms. */
@@ -213,6 +219,14 @@ void fake_daemon_kill(const struct tuser *u);
  */
 pid_t fake_daemon_start(const struct tuser *u, const char *login_password);
 void fake_daemons_stop(void);
+/*
+ * The stand-in for systemd --user (fake_manager.c) as alice on her bus,
+ * which runs already, running daemon for oo7-daemon.service, with the
+ * options in extra (NULL-terminated); its calls are recorded in her
+ * runtime folder's manager.record, its output in the case's manager.log.
+ * Returns its pid once it owns org.freedesktop.systemd1; the case stops it.
+ */
+pid_t fake_manager_start(const char *daemon, const char *const *extra);
 /* u's session bus, as the daemon looks for it: a socket at RUNTIME/bus. */
 void session_bus_create(const struct tuser *u);
 /* The processes in this namespace that run a fake daemon as u. */

@@ -75,53 +75,15 @@ static const char *record_path(void)
 	return runtime_path(&t_alice, "manager.record");
 }
 
-/* In a child: the manager as alice, its output to manager.log. */
-static void exec_manager(const char *const *argv, int ready, int log)
-{
-	const char *const env[] = {"PATH=/usr/bin:/bin", runtime_env, NULL};
-
-	t_become(&t_alice);
-	if (dup2(log, 1) != 1 || dup2(log, 2) != 2 || !t_fd_at_3(ready) ||
-	    chdir("/") < 0)
-		_exit(126);
-	execve(argv[0], (char *const *)argv, (char *const *)env);
-	_exit(127);
-}
-
 /*
  * alice's bus, and the stand-in on it, as alice, running daemon, with the
  * options in extra (NULL-terminated); its pid once it owns its name.
  */
 static pid_t manager_up(const char *daemon, const char *const *extra)
 {
-	const char *argv[16] = {FAKE_MANAGER,  "--address",  bus_address,
-				"--exec",      daemon,	     "--record",
-				record_path(), "--ready-fd", "3"};
-	size_t n = 9;
-	char line[16];
-	int ready[2], log;
-	pid_t pid;
-
-	while (extra && *extra && n < N_ELEMS(argv) - 1)
-		argv[n++] = *extra++;
 	t_runtime_dir(&t_alice);
 	keep_kid(t_bus_up(NULL, NULL));
-	log = open(t_path("manager.log"),
-		   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(log >= 0);
-	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-	pid = fork();
-	if (pid == 0)
-		exec_manager(argv, ready[1], log);
-	keep_kid(pid);
-	close(ready[1]);
-	close(log);
-	if (!t_read_line(ready[0], line, sizeof(line), T_UP_MS))
-		fail_msg("the manager did not own its name within %d ms; it "
-			 "said:\n%s",
-			 T_UP_MS, read_text(t_path("manager.log")));
-	close(ready[0]);
-	return pid;
+	return keep_kid(fake_manager_start(daemon, extra));
 }
 
 /* In a child: alice, with her runtime folder and her bus, then argv. */

@@ -177,7 +177,7 @@ static void escape_sequence_in_a_daemon_message_is_escaped(void **state)
 	memcpy(reply, &body, 4);
 	memcpy(reply + 8, &len, 4);
 	memcpy(reply + 12, msg, sizeof(msg));
-	stack_default();
+	stack("encoding=dbus");
 	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
 		   .behaviour = LISTENER_RAW_REPLY, .raw_reply = reply,
 		   .raw_reply_len = 4 + body));

@@ -57,7 +57,7 @@ static void gvariant_unlock_frame_matches_glib(void **state)
 {
 	(void)state;
 	stack("encoding=gvariant");
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600, .gvariant = true));
 
 	t_login("login", "alice", "hunter2", NULL);
 
@@ -70,8 +70,8 @@ static void gvariant_change_frame_matches_glib(void **state)
 	t_service("passwd", "password required @FIXTURE@\n"
 			    "password optional @MODULE@ encoding=gvariant\n");
 	t_runtime_dir(&t_bob);
-	t_listen_as(&t_bob, runtime_path(&t_bob, "oo7/pam.sock"),
-		    LISTENER_CLOSE);
+	t_listen(L(runtime_path(&t_bob, "oo7/pam.sock"), &t_bob, &t_bob, 0600,
+		   .gvariant = true));
 
 	t_chauthtok("passwd", "bob", "old", "newpw");
 
@@ -85,7 +85,8 @@ static void password_arrives_intact(enum encoding enc, const char *pw,
 				    size_t len)
 {
 	stack("%s", encoding_option(enc));
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
+		   .gvariant = enc == GVARIANT));
 
 	t_login("login", "alice", pw, NULL);
 
@@ -394,32 +395,6 @@ gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes(
 }
 
 /* ---- the daemon of each generation, met with a plain client ---- */
-
-/*
- * What a daemon at path wrote back before it closed, when sent frame on a
- * new connection; the case fails if it neither closes nor replies in 5 s.
- */
-static GByteArray *exchange(const char *path, const uint8_t *frame, size_t len)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	GByteArray *got = g_byte_array_new();
-	uint8_t buf[512];
-	ssize_t n;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		fail_msg("connect %s: %s", path, strerror(errno));
-	assert_int_equal(send(fd, frame, len, MSG_NOSIGNAL), (ssize_t)len);
-	while ((n = poll(&p, 1, 5000) == 1 ? read(fd, buf, sizeof(buf)) : -1) >
-	       0)
-		g_byte_array_append(got, buf, (guint)n);
-	close(fd);
-	if (n < 0)
-		fail_msg("the daemon neither closed nor replied within 5 s");
-	return got;
-}
 
 /* Something is at u's RUNTIME/oo7-pam.sock. */
 static bool socket_there(const struct tuser *u)
