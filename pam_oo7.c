@@ -26,36 +26,38 @@
  * PAM_IGNORE from auth and setcred, PAM_SUCCESS from session and password),
  * never logs a password, and gives one only to a listener whose SO_PEERCRED
  * is the PAM user's uid, reached with the user's own filesystem rights.
- * With auto_start, when no daemon answers, it has one started: by the
- * user's session bus (the service manager's oo7-daemon.service), or forked
- * as the user (a double fork: the host keeps no child) with the password on
- * its stdin.
+ * When no daemon answers, a daemon on its way still gets the password: with
+ * auto_start (and for a change), the user's service manager is asked to
+ * start oo7-daemon.service, the unit every oo7 ships; without a manager, the
+ * daemon is forked as the user with the password on its stdin. Never for
+ * root, system users or a greeter's session, unless start_always.
  *
  *	auth     optional pam_oo7.so
  *	session  optional pam_oo7.so auto_start
  *	password optional pam_oo7.so
  *
- * The wire format is D-Bus (default) or GVariant marshalling of (ysayay),
- * preceded by its length as a little-endian u32; see pam_oo7(8).
+ * The wire format is the GVariant (oo7 after 0.7.0.alpha) or D-Bus (0.6,
+ * 0.7.0.alpha) marshalling of (ysayay), preceded by its length as a
+ * little-endian u32; encoding=auto tries the first, then the second; see
+ * pam_oo7(8).
  *
  * Call map:
  *   pam_sm_authenticate -> keep_authtok -> get_user, keep_password
  *   pam_sm_setcred      -> refresh_keyring -> kept_for, send_kept
  *   pam_sm_open_session -> open_keyring -> kept_for (refuse_kept), send_kept
- *                            | probe_daemon
- *                          -> start_daemon (auto_start), send_kept
+ *                            | look_for_daemon
+ *                          -> bring_up, send_kept
  *   pam_sm_chauthtok    -> rekey -> send_request
- *                          -> rekey_through_a_start -> start_daemon,
+ *                          -> rekey_through_a_start -> bring_up,
  *                             send_when_up, stop_started
  *                          -> keep_password
  *   send_kept    -> send_request | send_when_up: a change, then an unlock
- *   send_request -> encode_frame, deliver_frame, free_frame
- *   deliver_frame -> open_daemon -> become_user, find_socket, check_socket,
- *                                   connect_socket, check_peer, send_frame,
- *                                   restore_creds
- *                 -> read_reply
- *   start_daemon -> start_through_bus -> ask_bus -> (a child, as the user)
- *                   bus_auth, bus_call, bus_await: StartServiceByName
+ *   send_request -> deliver_in (GVariant, then D-Bus) -> encode_frame,
+ *                   open_daemon, read_reply
+ *   open_daemon  -> become_user, find_socket, check_socket, connect_socket,
+ *                   check_peer, send_frame, restore_creds
+ *   bring_up     -> may_start, ask_manager -> ask_bus -> fork_child, (as
+ *                   the user) bus_ask: GetNameOwner, StartUnit | GetUnit
  *                 | fork_start -> prepare_spawn, fork_lasting |
  *                   fork_for_this_call -> exec_daemon, report_start
  */
@@ -65,6 +67,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -107,15 +110,28 @@
 #define OO7_REPLY_MAX 4096U
 /* A log line before escaping; a daemon's message is cut to fit. */
 #define OO7_LOG_LINE_MAX 1024U
-/* While a daemon starts, how often to look for its socket. */
-#define OO7_START_POLL_NS 10000000U
-/* The session bus: the name oo7 activates, and bounds of what we read. */
+/*
+ * While a daemon starts, how often to look for its socket: each look costs
+ * microseconds. An inotify watch on its folder measured slower (a wake-up
+ * for every file the daemon writes, and a close that waits for the
+ * kernel's SRCU grace period).
+ */
+#define OO7_START_POLL_NS 2000000U
+/* How often to look whether a child without a pidfd has exited. */
+#define OO7_CHILD_POLL_NS 1000000U
+/* A killed child is gone in microseconds; this is a margin, not a wait. */
+#define OO7_KILL_WAIT_NS 100000000U
+/* The session bus: the Secret Service's name, and oo7's user unit. */
 #define OO7_BUS_SECRETS "org.freedesktop.secrets"
+#define OO7_UNIT "oo7-daemon.service"
+#define OO7_MANAGER_PATH "/org/freedesktop/systemd1"
+#define OO7_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
+/* Below it, system users: shadow's default when login.defs says nothing. */
+#define OO7_UID_MIN_DEFAULT 1000U
+/* Bounds of what we write to and read from the bus. */
 #define OO7_BUS_NAME_MAX 255U
 #define OO7_BUS_MSG_MAX 512U
 #define OO7_BUS_READ_MAX 4096U
-/* What a daemon started for a change gets to stop, past the deadline. */
-#define OO7_STOP_MIN_NS 200000000U
 #define OO7_SAFE_PATH "/usr/local/bin:/usr/bin:/bin"
 #define OO7_SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
@@ -135,6 +151,7 @@ enum oo7_op {
 };
 
 enum oo7_encoding {
+	OO7_ENC_AUTO, /* GVariant, then D-Bus if the daemon could not read it */
 	OO7_ENC_DBUS,
 	OO7_ENC_GVARIANT,
 };
@@ -142,6 +159,7 @@ enum oo7_encoding {
 /* What became of a request. It never leaves the module: hooks say PAM_*. */
 enum oo7_result {
 	OO7_SENT,      /* the daemon has the frame */
+	OO7_UNREAD,    /* it closed with no reply: read, or dropped (below) */
 	OO7_NO_DAEMON, /* no socket, or no one listening: one may be started */
 	OO7_FAILED,    /* anything else; logged, and nothing is started */
 };
@@ -152,20 +170,36 @@ enum oo7_lifetime {
 	OO7_DAEMON_FOR_THIS_CALL, /* our child until we stop and reap it */
 };
 
-/* How auto_start starts the daemon. */
+/* How a daemon is started. */
 enum oo7_route {
-	OO7_ROUTE_ANY,	/* auto_start: the session bus if there is one */
-	OO7_ROUTE_BUS,	/* auto_start=bus: only through the session bus */
+	OO7_ROUTE_ANY,	/* the service manager if there is one, else fork */
+	OO7_ROUTE_BUS,	/* auto_start=bus: only by the service manager */
 	OO7_ROUTE_FORK, /* auto_start=fork: forked by the module */
 };
 
-/* What asking the session bus for the Secret Service came to. */
+/* What the service manager is asked. */
+enum oo7_ask {
+	OO7_ASK_STATE, /* whether it is starting the daemon already */
+	OO7_ASK_START, /* to start it */
+};
+
+/* What asking the user's session bus came to. */
 enum oo7_bus_result {
-	OO7_BUS_NONE,	     /* no bus, or it refused us */
-	OO7_BUS_STARTED,     /* the bus started it */
-	OO7_BUS_OTHER_OWNER, /* another Secret Service has the name */
-	OO7_BUS_ERROR,	     /* the bus could not start it */
-	OO7_BUS_FAILED,	     /* no answer a bus would give */
+	OO7_BUS_NONE,	    /* no bus, or it refused us */
+	OO7_BUS_OWNED,	    /* org.freedesktop.secrets has an owner */
+	OO7_BUS_STARTING,   /* the manager starts oo7-daemon.service */
+	OO7_BUS_IDLE,	    /* it is not starting it (and was not asked) */
+	OO7_BUS_NO_MANAGER, /* no service manager on the bus */
+	OO7_BUS_NO_UNIT,    /* the manager has no oo7-daemon.service */
+	OO7_BUS_ERROR,	    /* the manager could not start it */
+	OO7_BUS_FAILED,	    /* no answer a bus would give */
+};
+
+/* How a daemon that did not answer is on its way. */
+enum oo7_up {
+	OO7_UP_NONE,	/* it is not */
+	OO7_UP_MANAGER, /* the user's service manager starts it */
+	OO7_UP_FORKED,	/* forked here */
 };
 
 /* Whose the kept password is, seen from the session. */
@@ -178,6 +212,7 @@ enum oo7_kept {
 struct oo7_opts {
 	bool debug;
 	bool auto_start;
+	bool start_always; /* for root, system users, greeters too */
 	enum oo7_route route;
 	const char *socket;
 	unsigned int timeout_ms;
@@ -217,20 +252,31 @@ struct oo7_creds {
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
 };
 
+/*
+ * A child of this call: its pid, and its pidfd where the kernel gives one
+ * (Linux 5.3 and later; not under valgrind). The user can stop or hold
+ * whatever runs with their uid, so no wait on a child is without a bound.
+ */
+struct oo7_child {
+	pid_t pid; /* 0: none; -1: gone */
+	int pidfd;
+};
+
 /* A daemon start: for whom, with what, for how long, and its process. */
 struct oo7_start {
 	const struct passwd *pw;
 	const char *password; /* on its stdin, with --login; or NULL */
 	enum oo7_lifetime lifetime;
-	bool via_bus; /* started by the session bus: the service manager's */
-	pid_t pid;    /* for this call: our child; 0 unknown, -1 reaped */
-	int pidfd;    /* for this call: the child's pidfd, or -1 */
+	struct oo7_child child; /* forked for this call: ours to stop */
 };
 
-/* A connection to the daemon, and the deadline that all of it keeps. */
+/* A connection to the daemon, the deadline that all of it keeps, and
+ * the encoding of what is sent on it. */
 struct oo7_conn {
 	int fd;
 	uint64_t deadline;
+	enum oo7_encoding enc;
+	char path[OO7_SUN_PATH_MAX]; /* the socket connected to */
 };
 
 /* A frame on the heap; it holds secrets, so it is wiped before it is freed. */
@@ -386,7 +432,9 @@ static bool parse_timeout(const char *s, unsigned int *ms)
 
 static bool parse_encoding(const char *s, enum oo7_encoding *enc)
 {
-	if (!strcmp(s, "dbus"))
+	if (!strcmp(s, "auto"))
+		*enc = OO7_ENC_AUTO;
+	else if (!strcmp(s, "dbus"))
 		*enc = OO7_ENC_DBUS;
 	else if (!strcmp(s, "gvariant"))
 		*enc = OO7_ENC_GVARIANT;
@@ -451,6 +499,8 @@ static bool parse_one(struct oo7_opts *o, const char *arg)
 		o->debug = true;
 	else if (!strcmp(arg, "auto_start"))
 		o->auto_start = true;
+	else if (!strcmp(arg, "start_always"))
+		o->start_always = true;
 	else if ((v = opt_value(arg, "auto_start")))
 		return parse_route(v, o);
 	else if ((v = opt_value(arg, "socket")))
@@ -486,7 +536,7 @@ static void parse_opts(pam_handle_t *pamh, int argc, const char **argv,
 {
 	*o = (struct oo7_opts){
 	    .timeout_ms = OO7_TIMEOUT_DEFAULT_MS,
-	    .encoding = OO7_ENC_DBUS,
+	    .encoding = OO7_ENC_AUTO,
 	};
 	for (int i = 0; i < argc; i++)
 		if (!parse_one(o, argv[i]))
@@ -1113,14 +1163,14 @@ static bool check_peer(pam_handle_t *pamh, int fd, const char *path,
 
 /* Writes all of the frame before the deadline; OO7_SENT or OO7_FAILED. */
 static enum oo7_result send_frame(pam_handle_t *pamh, const struct oo7_conn *c,
-				  const char *path, const struct oo7_frame *f)
+				  const struct oo7_frame *f)
 {
 	int r = send_all(c->fd, f->data, f->len, c->deadline);
 
 	if (r == 0)
 		return OO7_SENT;
-	oo7_log(pamh, LOG_WARNING, "Failed to send the request to %s: %s", path,
-		strerror(-r));
+	oo7_log(pamh, LOG_WARNING, "Failed to send the request to %s: %s",
+		c->path, strerror(-r));
 	return OO7_FAILED;
 }
 
@@ -1147,12 +1197,12 @@ static enum oo7_result connect_result(pam_handle_t *pamh,
 }
 
 /*
- * With the user's rights: finds the socket, checks it, connects and checks
- * the peer; then, when f is given, writes it. The write follows the connect
- * at once, so that the daemon finds the frame waiting when it accepts: a
+ * With the user's rights: finds the socket and checks it; when f is given,
+ * connects, checks the peer and writes f (an empty f: connects only). The
+ * write follows the connect at once, so that the daemon finds the frame waiting when it accepts: a
  * daemon that has to sleep again for it costs a wake-up, measured here at
- * 60 us. Returns OO7_SENT (or, with no frame, connected) with c->fd set, or
- * another result with c->fd at -1.
+ * 60 us. Returns OO7_SENT with c->fd set (with no frame: the socket is
+ * there, and c->fd is -1), or another result with c->fd at -1.
  */
 static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 				   const struct passwd *pw,
@@ -1160,12 +1210,13 @@ static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 				   struct oo7_conn *c)
 {
 	struct oo7_creds creds;
-	char path[OO7_SUN_PATH_MAX] = "";
+	char *path = c->path;
 	enum oo7_result res;
 	struct stat st;
 	int r;
 
 	c->fd = -1;
+	path[0] = '\0';
 	r = become_user(pw, &creds);
 	if (r < 0) {
 		oo7_log(pamh, LOG_ERR, "Failed to take the rights of %s: %s",
@@ -1178,12 +1229,14 @@ static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 		res = connect_result(pamh, o, path, r, pw);
 	else if (!check_socket(pamh, path, &st, pw))
 		res = OO7_FAILED;
+	else if (!f)
+		res = OO7_SENT; /* only looked: see look_for_daemon */
 	else if ((r = connect_socket(path, c->deadline)) < 0)
 		res = connect_result(pamh, o, path, r, pw);
 	else if (c->fd = r, !check_peer(pamh, c->fd, path, pw))
 		res = OO7_FAILED;
 	else
-		res = f ? send_frame(pamh, c, path, f) : OO7_SENT;
+		res = send_frame(pamh, c, f);
 	if (restore_creds(&creds) < 0)
 		oo7_log(pamh, LOG_CRIT,
 			"Failed to restore the identity of the host after "
@@ -1257,12 +1310,43 @@ static void log_malformed(pam_handle_t *pamh, enum oo7_encoding enc,
 			"Ignoring a malformed reply from the daemon");
 }
 
+static const char *encoding_name(enum oo7_encoding enc)
+{
+	return enc == OO7_ENC_DBUS ? "D-Bus" : "GVariant";
+}
+
 /*
- * Waits for the daemon to close (oo7 0.6) or to answer (0.7 and later), and
- * logs a refusal. It never changes what the hook returns.
+ * A close with no reply: oo7 0.6 closes so once it has worked on a D-Bus
+ * frame; every version closes so on a frame it cannot read. Only what
+ * encoding= pins is worth a line: auto tries the other encoding next.
  */
-static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
-		       enum oo7_op op, const struct oo7_conn *c)
+static void log_closed(pam_handle_t *pamh, const struct oo7_opts *o,
+		       enum oo7_encoding enc)
+{
+	if (o->encoding == OO7_ENC_GVARIANT)
+		oo7_log(pamh, LOG_WARNING,
+			"The daemon closed without a reply: it could not read "
+			"GVariant (oo7 0.6 and 0.7.0.alpha read D-Bus): set "
+			"encoding=auto (the default)");
+	else if (o->encoding == OO7_ENC_DBUS)
+		oo7_log(pamh, LOG_NOTICE,
+			"The daemon closed without a reply: oo7 0.6 does so "
+			"once it has the request; later versions, when they "
+			"cannot read D-Bus marshalling: if the keyring stays "
+			"locked, set encoding=auto (the default)");
+	else
+		debug_log(pamh, o, "The daemon closed without a reply to %s",
+			  encoding_name(enc));
+}
+
+/*
+ * Waits for the daemon to close (oo7 0.6, or any daemon that could not
+ * read the frame) or to answer (0.7 and later), and logs a refusal.
+ * Returns OO7_UNREAD for a close with no reply, else OO7_SENT: what the
+ * daemon says never changes what the hook returns.
+ */
+static enum oo7_result read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
+				  enum oo7_op op, const struct oo7_conn *c)
 {
 	uint8_t buf[OO7_REPLY_MAX];
 	struct oo7_reply reply;
@@ -1270,16 +1354,9 @@ static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 	int r;
 
 	r = recv_full(c->fd, buf, 4, &got, c->deadline);
-	if (r == 0 && got == 0 && o->encoding == OO7_ENC_GVARIANT) {
-		oo7_log(pamh, LOG_WARNING,
-			"The daemon closed without a reply, as oo7 0.6 does; "
-			"a daemon that reads GVariant always replies: set "
-			"encoding=dbus (the default)");
-		return;
-	}
 	if (r == 0 && got == 0) {
-		debug_log(pamh, o, "The daemon closed without a reply");
-		return;
+		log_closed(pamh, o, c->enc);
+		return OO7_UNREAD;
 	}
 	len = got == 4 ? get_le32(buf) : 0;
 	if (r == 0 && got == 4 && len <= sizeof(buf))
@@ -1290,68 +1367,100 @@ static void read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 	else if (got != len || len == 0 || len > sizeof(buf))
 		oo7_log(pamh, LOG_WARNING,
 			"Ignoring a malformed reply from the daemon");
-	else if (!parse_reply(o->encoding, buf, len, &reply))
-		log_malformed(pamh, o->encoding, buf, len);
+	else if (!parse_reply(c->enc, buf, len, &reply))
+		log_malformed(pamh, c->enc, buf, len);
 	else if (!reply.ok)
 		/* bounded by the log line; escaped by oo7_log */
 		oo7_log(pamh, LOG_WARNING, "The daemon could not %s: %.*s",
 			op_name(op), (int)reply.msg_len,
 			(const char *)reply.msg);
 	else
-		debug_log(pamh, o, "The daemon confirmed: %s", op_name(op));
+		debug_log(pamh, o, "The daemon confirmed in %s: %s",
+			  encoding_name(c->enc), op_name(op));
+	return OO7_SENT;
 }
 
 /* ---- delivery ---- */
 
 /*
- * One attempt: the frame to the user's daemon, then its answer, all before
- * c->deadline. Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED (logged).
+ * One attempt, in c->enc: the frame to the user's daemon, on c->fd when it
+ * is connected already, then its answer, all before c->deadline. Returns
+ * OO7_SENT, OO7_UNREAD, OO7_NO_DAEMON or OO7_FAILED (logged). Wipes the
+ * frame; closes the connection.
  */
-static enum oo7_result deliver_frame(pam_handle_t *pamh,
-				     const struct oo7_opts *o,
-				     const struct oo7_request *req,
-				     const struct oo7_frame *f,
-				     uint64_t deadline)
+static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
+				  const struct oo7_request *req,
+				  struct oo7_conn *c)
 {
-	struct oo7_conn c = {.fd = -1, .deadline = deadline};
-	enum oo7_result r = open_daemon(pamh, o, req->pw, f, &c);
+	struct oo7_frame frame;
+	enum oo7_result r;
 
-	if (r != OO7_SENT)
-		return r;
-	debug_log(pamh, o, "Sent the %s request for %s", op_name(req->op),
-		  req->user);
-	read_reply(pamh, o, req->op, &c);
-	close(c.fd);
-	return OO7_SENT;
+	if (encode_frame(pamh, c->enc, req, &frame) < 0)
+		return OO7_FAILED;
+	r = c->fd >= 0 ? send_frame(pamh, c, &frame)
+		       : open_daemon(pamh, o, req->pw, &frame, c);
+	free_frame(&frame); /* the last use of the secrets */
+	if (r == OO7_SENT) {
+		debug_log(pamh, o, "Sent the %s request for %s in %s",
+			  op_name(req->op), req->user, encoding_name(c->enc));
+		r = read_reply(pamh, o, req->op, c);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return r;
 }
 
-/* Encodes and delivers one request, and wipes the frame. */
+/*
+ * One request to the daemon. encoding=auto sends GVariant first (oo7
+ * after 0.7.0.alpha reads it, and replies), and the same request once more
+ * in D-Bus marshalling when the daemon closed without a reply (0.6 and
+ * 0.7.0.alpha drop GVariant: a non-empty name where D-Bus wants zero
+ * padding). Both connections are made before the first frame is sent:
+ * oo7 0.6 unlinks its socket once it has handled a connection.
+ * Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED.
+ */
 static enum oo7_result send_request(pam_handle_t *pamh,
 				    const struct oo7_opts *o,
 				    const struct oo7_request *req,
 				    uint64_t deadline)
 {
-	struct oo7_frame frame;
-	enum oo7_result r;
+	static const struct oo7_frame nothing;
+	struct oo7_conn first = {.fd = -1, .deadline = deadline,
+				 .enc = o->encoding},
+			second = {.fd = -1, .deadline = deadline,
+				  .enc = OO7_ENC_DBUS};
+	enum oo7_result r = OO7_SENT;
 
-	if (encode_frame(pamh, o->encoding, req, &frame) < 0)
-		return OO7_FAILED;
-	r = deliver_frame(pamh, o, req, &frame, deadline);
-	free_frame(&frame); /* the last use of the secrets */
-	return r;
+	/* in this order: a daemon that accepts one at a time takes the first */
+	if (o->encoding == OO7_ENC_AUTO) {
+		first.enc = OO7_ENC_GVARIANT;
+		r = open_daemon(pamh, o, req->pw, &nothing, &first);
+		if (r == OO7_SENT)
+			open_daemon(pamh, o, req->pw, &nothing, &second);
+	}
+	if (r == OO7_SENT)
+		r = deliver_in(pamh, o, req, &first);
+	if (r == OO7_UNREAD && second.fd >= 0)
+		r = deliver_in(pamh, o, req, &second);
+	if (second.fd >= 0)
+		close(second.fd);
+	return r == OO7_UNREAD ? OO7_SENT : r;
 }
 
-/* Only sees whether a daemon answers: connects, and sends nothing. */
-static enum oo7_result probe_daemon(pam_handle_t *pamh,
-				    const struct oo7_opts *o,
-				    const struct passwd *pw, uint64_t deadline)
+/*
+ * Only looks for the daemon's socket, with the user's rights: a connection
+ * that sends nothing costs the daemon an error line. Returns OO7_SENT when
+ * a socket of the user's is there, OO7_NO_DAEMON when none is.
+ */
+static enum oo7_result look_for_daemon(pam_handle_t *pamh,
+				       const struct oo7_opts *o,
+				       const struct passwd *pw,
+				       uint64_t deadline)
 {
 	struct oo7_conn c = {.fd = -1, .deadline = deadline};
-	enum oo7_result r = open_daemon(pamh, o, pw, NULL, &c);
 
-	if (c.fd >= 0)
-		close(c.fd);
-	return r;
+	return open_daemon(pamh, o, pw, NULL, &c);
 }
 
 /* ---- daemon start ---- */
@@ -1526,18 +1635,24 @@ static int lift_fd(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-/* In the grandchild: marks every fd from 3 up to be closed by exec. */
-static void close_on_exec_from_3(void)
+/*
+ * In a child: every fd closed from first on (flags 0), or marked to close
+ * at exec (CLOSE_RANGE_CLOEXEC); one by one on kernels before 5.9 and
+ * 5.11, up to the limit of open files.
+ */
+static void close_fds_from(int first, unsigned int flags)
 {
 	struct rlimit rl;
 
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+	if (close_range((unsigned int)first, ~0U, flags) == 0)
 		return;
-	/* Kernels before 5.11: one by one, up to the limit of open files. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > (1U << 20))
 		rl.rlim_cur = 1U << 20;
-	for (int fd = 3; fd < (int)rl.rlim_cur; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	for (int fd = first; fd < (int)rl.rlim_cur; fd++)
+		if (flags & CLOSE_RANGE_CLOEXEC)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		else
+			close(fd);
 }
 
 /*
@@ -1557,7 +1672,7 @@ static int setup_stdio(int in)
 		return -errno;
 	if (dup2(in, 0) != 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
 		return -errno;
-	close_on_exec_from_3();
+	close_fds_from(3, CLOSE_RANGE_CLOEXEC);
 	return 0;
 }
 
@@ -1634,21 +1749,129 @@ static void block_signals(sigset_t *old)
 	sigprocmask(SIG_SETMASK, &all, old);
 }
 
+/* ---- children ---- */
+
 /*
- * Forks twice so that the daemon is nobody's child here: the intermediate
- * child exits right after its fork and is reaped now. Every signal stays
- * blocked in this thread around fork, so that none of the host's handlers
- * runs in a child. Returns 0 or -errno.
+ * True once the child has exited: reaped here, or by the host (ECHILD: a
+ * host that ignores SIGCHLD, or reaps in a handler). Through the pidfd,
+ * another child of the host that got the same pid is never waited for.
  */
-static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw)
+static bool child_gone(struct oo7_child *ch)
+{
+	siginfo_t si = {.si_pid = 0};
+	int r;
+
+	if (ch->pid <= 0)
+		return true;
+	do
+		r = ch->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)ch->pidfd,
+					    &si, WEXITED | WNOHANG)
+				   : waitid(P_PID, (id_t)ch->pid, &si,
+					    WEXITED | WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EINVAL && ch->pidfd >= 0) {
+		/* Linux 5.3 has pidfds, but waitid takes them from 5.4 on */
+		close(ch->pidfd);
+		ch->pidfd = -1;
+		return child_gone(ch);
+	}
+	if (r == 0 && si.si_pid == 0)
+		return false;
+	ch->pid = -1;
+	return true;
+}
+
+static void signal_child(struct oo7_child *ch, int sig)
+{
+	if (ch->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, ch->pidfd, sig, NULL, 0);
+	else if (!child_gone(ch)) /* not reaped: its pid is still its own */
+		kill(ch->pid, sig);
+}
+
+/* Waits until the child is gone or the deadline; true when it is gone. */
+static bool wait_child(struct oo7_child *ch, uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_CHILD_POLL_NS};
+
+	while (!child_gone(ch)) {
+		if (!time_left(deadline))
+			return false;
+		if (ch->pidfd < 0 || wait_fd(ch->pidfd, POLLIN, deadline) < 0)
+			nanosleep(&pause, NULL);
+	}
+	return true;
+}
+
+/*
+ * Waits for the child until the deadline, kills it then (stopped or not,
+ * a killed process is gone within microseconds: OO7_KILL_WAIT_NS is a
+ * margin), and reaps it, whatever the host's SIGCHLD disposition. Closes
+ * the pidfd. Returns true when the child had exited by the deadline.
+ */
+static bool end_child(struct oo7_child *ch, uint64_t deadline)
+{
+	bool exited = wait_child(ch, deadline);
+
+	if (!exited) {
+		signal_child(ch, SIGKILL);
+		wait_child(ch, now_ns() + OO7_KILL_WAIT_NS);
+	}
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
+	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
+	return exited;
+}
+
+/*
+ * Forks with every signal blocked in this thread, so that none of the
+ * host's handlers runs in the child. The child waits, with the host's ids
+ * still, for a byte on child_end: it can neither exit nor be stopped by
+ * the user before the parent holds its pidfd. Returns 0 in the child (its
+ * signals still blocked), 1 in the parent, or -errno.
+ */
+static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
 {
 	sigset_t old;
-	pid_t pid;
+	char go = 0;
 	int err;
 
+	*ch = (struct oo7_child){.pidfd = -1};
 	block_signals(&old);
-	pid = fork();
-	if (pid == 0) {
+	ch->pid = fork();
+	if (ch->pid == 0) {
+		if (read(child_end, &go, 1) != 1 || go != 'g')
+			_exit(0);
+		return 0;
+	}
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (ch->pid < 0) {
+		ch->pid = 0;
+		return -err;
+	}
+	ch->pidfd = (int)syscall(SYS_pidfd_open, ch->pid, 0);
+	if (send(parent_end, "g", 1, MSG_NOSIGNAL) == 1)
+		return 1;
+	err = errno;
+	end_child(ch, 0);
+	return -err;
+}
+
+/*
+ * Forks twice so that the daemon is nobody's child here: the intermediate
+ * child exits right after its fork and is reaped now, within the deadline.
+ * Returns 0 or -errno.
+ */
+static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw,
+			uint64_t deadline)
+{
+	struct oo7_child ch;
+	pid_t pid;
+	int r, err;
+
+	r = fork_child(&ch, sp->status_fd, sp->status);
+	if (r == 0) {
 		pid = fork();
 		if (pid == 0)
 			exec_daemon(sp, pw);
@@ -1657,66 +1880,23 @@ static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw)
 			_exit(2);
 		_exit(pid < 0);
 	}
-	err = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		return -err;
-	/* ECHILD: a host that ignores SIGCHLD, or reaps in a handler. */
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	if (r < 0)
+		return r;
+	end_child(&ch, deadline);
 	return 0;
 }
 
 /*
- * Whether a child of ours stays ours until we reap it: no host handler or
- * SA_NOCLDWAIT may reap it first, after which its pid could be reused.
- */
-static bool children_wait_for_us(void)
-{
-	struct sigaction sa;
-
-	return sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-	       !(sa.sa_flags & SA_NOCLDWAIT);
-}
-
-/*
  * Forks once, for a daemon that this call stops again: our child, held by
- * a pidfd taken before the child may go on (it waits for a byte on the
- * status channel), so that no signal ever reaches a reused pid. Without
- * pidfd_open (before Linux 5.3, valgrind), the pid serves only while no one
- * else can reap our children. Returns 0 or -errno.
+ * its pidfd (see fork_child). Returns 0 or -errno.
  */
 static int fork_for_this_call(const struct oo7_spawn *sp, struct oo7_start *st)
 {
-	sigset_t old;
-	pid_t pid;
-	char go;
-	int err;
+	int r = fork_child(&st->child, sp->status_fd, sp->status);
 
-	block_signals(&old);
-	pid = fork();
-	if (pid == 0) {
-		if (read(sp->status_fd, &go, 1) == 1 && go == 'g')
-			exec_daemon(sp, st->pw);
-		_exit(0);
-	}
-	err = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		return -err;
-	st->pid = pid;
-	st->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (st->pidfd < 0 && !children_wait_for_us())
-		st->pid = 0; /* ours to start, not to stop */
-	if (send(sp->status, "g", 1, MSG_NOSIGNAL) == 1)
-		return 0;
-	err = errno;
-	shutdown(sp->status, SHUT_WR); /* the child reads end of file, exits */
-	if (st->pid > 0)
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	st->pid = 0;
-	return -err;
+	if (r == 0)
+		exec_daemon(sp, st->pw);
+	return r < 0 ? r : 0;
 }
 
 /* Everything but the fork: path, argv, environment, groups, sockets. */
@@ -1798,18 +1978,21 @@ static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
 /* ---- the session bus ---- */
 
 /*
- * A systemd user manager starts oo7-daemon as a service when the session
- * bus is asked for org.freedesktop.secrets: the daemon is then the
- * service manager's, not a child of one login. The bus refuses uid 0, so
- * the call is made by a child running as the user; it builds its messages
- * on the stack (no allocation after fork), checks every length it reads,
- * and keeps the deadline.
+ * Every oo7 ships the user unit oo7-daemon.service; since 0.7 it is not
+ * bus-activatable, and asking the bus for org.freedesktop.secrets starts
+ * whatever else has an activation file for it (gnome-keyring does). So the
+ * user's service manager is asked, on the user's session bus, to start the
+ * unit: the daemon is then the manager's, not a child of one login, and a
+ * start already under way (a first login) is joined. The bus refuses uid
+ * 0, so the calls are made by a child running as the user; it builds its
+ * messages on the stack (no allocation after fork), checks every length it
+ * reads, and keeps the deadline.
  */
 
 /* What the child found out, sent back whole over a socket. */
 struct oo7_bus_answer {
 	enum oo7_bus_result result;
-	uint32_t owner_pid; /* OO7_BUS_OTHER_OWNER: the owner's pid, or 0 */
+	uint32_t owner_pid; /* OO7_BUS_OWNED: the owner's pid, or 0 */
 	char owner[OO7_BUS_NAME_MAX + 1];
 	char error[OO7_BUS_NAME_MAX + 1]; /* a D-Bus error name */
 };
@@ -1874,41 +2057,46 @@ static void bus_put_field(struct oo7_frame *f, uint8_t code, char type,
 	}
 }
 
-/* The body a call to the bus driver takes: a name, and maybe flags. */
-struct oo7_bus_args {
-	const char *name; /* or NULL: no body */
-	bool with_flags;  /* (su), flags 0: StartServiceByName */
+/*
+ * A method call: to whom, what, up to two string arguments, and the
+ * signature of the reply it takes.
+ */
+struct oo7_bus_call {
+	const char *dest;
+	const char *path;
+	const char *iface;
+	const char *member;
+	const char *args[2]; /* NULL when absent */
+	const char *reply;
 };
 
 /*
- * A method call to org.freedesktop.DBus, marshalled into f (whose data has
- * room for OO7_BUS_MSG_MAX bytes; the names are short and fixed).
+ * A method call marshalled into f (whose data has room for
+ * OO7_BUS_MSG_MAX bytes; every name is short and fixed). NO_AUTO_START:
+ * the bus never starts a service for one of our calls.
  */
-static void bus_call(struct oo7_frame *f, uint32_t serial, const char *member,
-		     const struct oo7_bus_args *args)
+static void bus_call(struct oo7_frame *f, uint32_t serial,
+		     const struct oo7_bus_call *call)
 {
+	const char *sig = call->args[1] ? "ss" : "s";
 	size_t body_at;
 
 	f->len = 0;
-	put_bytes(f, "l\1\0\1", 4); /* little endian, call, no flags, v1 */
+	put_bytes(f, "l\1\2\1", 4); /* little endian, call, no start, v1 */
 	put_uint(f, 0, 4);	    /* body length, set below */
 	put_uint(f, serial, 4);
 	put_uint(f, 0, 4); /* header fields length, set below */
-	bus_put_field(f, 1, 'o', "/org/freedesktop/DBus");
-	bus_put_field(f, 2, 's', "org.freedesktop.DBus");
-	bus_put_field(f, 3, 's', member);
-	bus_put_field(f, 6, 's', "org.freedesktop.DBus");
-	if (args->name)
-		bus_put_field(f, 8, 'g', args->with_flags ? "su" : "s");
+	bus_put_field(f, 1, 'o', call->path);
+	bus_put_field(f, 2, 's', call->iface);
+	bus_put_field(f, 3, 's', call->member);
+	bus_put_field(f, 6, 's', call->dest);
+	if (call->args[0])
+		bus_put_field(f, 8, 'g', sig);
 	bus_set_u32(f, 12, f->len - 16);
 	bus_pad(f, 8);
 	body_at = f->len;
-	if (args->name)
-		bus_put_string(f, args->name);
-	if (args->with_flags) {
-		bus_pad(f, 4);
-		put_uint(f, 0, 4);
-	}
+	for (size_t i = 0; i < 2 && call->args[i]; i++)
+		bus_put_string(f, call->args[i]);
 	bus_set_u32(f, 4, f->len - body_at);
 }
 
@@ -2053,6 +2241,9 @@ static int bus_await(struct oo7_bus_conn *c, uint32_t serial,
 	int r;
 
 	for (;;) {
+		/* a bus that keeps us busy with messages still ends here */
+		if (!time_left(c->deadline))
+			return -ETIMEDOUT;
 		memmove(c->buf, c->buf + c->used, c->have - c->used);
 		c->have -= c->used;
 		c->used = 0;
@@ -2084,33 +2275,50 @@ static int bus_await(struct oo7_bus_conn *c, uint32_t serial,
 	}
 }
 
-/* Sends one call to the bus driver; 0 or -errno. */
+/* Sends one method call; 0 or -errno. */
 static int bus_send_call(struct oo7_bus_conn *c, uint32_t serial,
-			 const char *member, const struct oo7_bus_args *args)
+			 const struct oo7_bus_call *call)
 {
 	uint8_t out[OO7_BUS_MSG_MAX];
 	struct oo7_frame f = {.data = out, .cap = sizeof(out)};
 
-	bus_call(&f, serial, member, args);
+	bus_call(&f, serial, call);
 	return send_all(c->fd, f.data, f.len, c->deadline);
 }
 
 /*
+ * The uid's decimal digits, each as two hex digits, as SASL EXTERNAL names
+ * an identity; by hand, as snprintf is not async-signal-safe. Returns the
+ * length written to out (at most 20 bytes).
+ */
+static size_t put_uid_hex(char *out, uid_t uid)
+{
+	static const char hex[] = "0123456789abcdef";
+	char digits[10];
+	size_t n = 0, len = 0;
+
+	do
+		digits[n++] = (char)('0' + uid % 10);
+	while ((uid /= 10));
+	while (n--) {
+		out[len++] = hex[(unsigned char)digits[n] >> 4];
+		out[len++] = hex[digits[n] & 0xf];
+	}
+	return len;
+}
+
+/*
  * SASL EXTERNAL: the bus takes our uid from the socket and checks it
- * against the one we name, as the hex of its decimal digits. Waits for
- * the bus's OK, then BEGIN. 0 or -errno.
+ * against the one we name. Waits for the bus's OK, then BEGIN. 0 or -errno.
  */
 static int bus_auth(struct oo7_bus_conn *c, uid_t uid)
 {
-	char digits[16], line[64] = "\0AUTH EXTERNAL ";
+	char line[64] = "\0AUTH EXTERNAL ";
 	size_t n = strlen(line + 1) + 1, got;
 	uint8_t reply[256];
 	int r;
 
-	snprintf(digits, sizeof(digits), "%u", (unsigned int)uid);
-	for (size_t i = 0; digits[i]; i++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x",
-				      (unsigned char)digits[i]);
+	n += put_uid_hex(line + n, uid);
 	memcpy(line + n, "\r\n", 2);
 	r = send_all(c->fd, (const uint8_t *)line, n + 2, c->deadline);
 	for (got = 0; !r && got < sizeof(reply);) {
@@ -2130,71 +2338,154 @@ static int bus_auth(struct oo7_bus_conn *c, uid_t uid)
 	return send_all(c->fd, (const uint8_t *)"BEGIN\r\n", 7, c->deadline);
 }
 
-/* The reply to serial: a u32 in *v, or an error name into a->error. */
-static int bus_reply_u32(struct oo7_bus_conn *c, uint32_t serial, uint32_t *v,
-			 struct oo7_bus_answer *a)
+/*
+ * The reply to serial, of signature sig, in *m; an error's name goes to
+ * a->error and returns -ENOENT. 0 or -errno.
+ */
+static int bus_reply(struct oo7_bus_conn *c, uint32_t serial, const char *sig,
+		     struct oo7_bus_msg *m, struct oo7_bus_answer *a)
 {
-	struct oo7_bus_msg m;
-	int r = bus_await(c, serial, &m);
+	int r = bus_await(c, serial, m);
 
 	if (r < 0)
 		return r;
-	if (m.type == 3) {
-		memcpy(a->error, m.error, sizeof(a->error));
+	if (m->type == 3) {
+		memcpy(a->error, m->error, sizeof(a->error));
 		return -ENOENT;
 	}
-	if (strcmp(m.signature, "u") || m.body.n < 4)
-		return -EBADMSG;
-	*v = bus_u32(&m.body, 0);
-	return 0;
-}
-
-/* Who owns org.freedesktop.secrets: its unique name and its pid. */
-static void bus_ask_owner(struct oo7_bus_conn *c, struct oo7_bus_answer *a)
-{
-	const struct oo7_bus_args secrets = {.name = OO7_BUS_SECRETS};
-	struct oo7_bus_msg m;
-	size_t at = 0;
-
-	if (bus_send_call(c, 3, "GetNameOwner", &secrets) < 0 ||
-	    bus_await(c, 3, &m) < 0 || m.type != 2 ||
-	    strcmp(m.signature, "s") ||
-	    !bus_get_string(&m.body, &at, 's', a->owner)) {
-		a->owner[0] = '\0';
-		return;
-	}
-	if (bus_send_call(c, 4, "GetConnectionUnixProcessID",
-			  &(struct oo7_bus_args){.name = a->owner}) < 0 ||
-	    bus_reply_u32(c, 4, &a->owner_pid, a) < 0)
-		a->owner_pid = 0;
+	return strcmp(m->signature, sig) ? -EBADMSG : 0;
 }
 
 /*
- * In the child, as the user: Hello, then StartServiceByName for the
- * Secret Service, and what came of it in *a.
+ * One call and its reply, a string (s, o) into out (OO7_BUS_NAME_MAX + 1
+ * bytes); 0 or -errno.
  */
-static void bus_start_service(struct oo7_bus_conn *c, uid_t uid,
-			      struct oo7_bus_answer *a)
+static int bus_ask_string(struct oo7_bus_conn *c, uint32_t serial,
+			  const struct oo7_bus_call *call, char *out,
+			  struct oo7_bus_answer *a)
 {
-	const struct oo7_bus_args start = {.name = OO7_BUS_SECRETS,
-					   .with_flags = true};
-	const struct oo7_bus_args none = {0};
-	uint32_t v;
+	struct oo7_bus_msg m;
+	size_t at = 0;
+	int r = bus_send_call(c, serial, call);
+
+	r = r ?: bus_reply(c, serial, call->reply, &m, a);
+	if (r == 0 && !bus_get_string(&m.body, &at, call->reply[0], out))
+		r = -EBADMSG;
+	return r;
+}
+
+/* The bus driver's calls, about org.freedesktop.secrets and its owner. */
+#define OO7_BUS_DRIVER(name, arg, sig)                                         \
+	((struct oo7_bus_call){.dest = "org.freedesktop.DBus",                 \
+			       .path = "/org/freedesktop/DBus",                \
+			       .iface = "org.freedesktop.DBus",                \
+			       .member = (name),                               \
+			       .args = {(arg)},                                \
+			       .reply = (sig)})
+/* A call to the user's service manager. */
+#define OO7_MANAGER_CALL(obj, itf, name, arg0, arg1, sig)                      \
+	((struct oo7_bus_call){.dest = "org.freedesktop.systemd1",             \
+			       .path = (obj),                                  \
+			       .iface = (itf),                                 \
+			       .member = (name),                               \
+			       .args = {(arg0), (arg1)},                       \
+			       .reply = (sig)})
+
+/*
+ * Who owns org.freedesktop.secrets, into a (owner and pid): 0 when someone
+ * does, -ENOENT when no one does, or -errno.
+ */
+static int bus_ask_owner(struct oo7_bus_conn *c, struct oo7_bus_answer *a)
+{
+	const struct oo7_bus_call owner =
+	    OO7_BUS_DRIVER("GetNameOwner", OO7_BUS_SECRETS, "s");
+	const struct oo7_bus_call pid =
+	    OO7_BUS_DRIVER("GetConnectionUnixProcessID", a->owner, "u");
+	struct oo7_bus_msg m;
+	int r = bus_ask_string(c, 2, &owner, a->owner, a);
+
+	if (r < 0)
+		return r;
+	r = bus_send_call(c, 3, &pid);
+	r = r ?: bus_reply(c, 3, pid.reply, &m, a);
+	if (r == 0 && m.body.n >= 4)
+		a->owner_pid = bus_u32(&m.body, 0);
+	return 0;
+}
+
+/* What an error of the service manager, or of the bus for it, means. */
+static enum oo7_bus_result manager_error(const char *name)
+{
+	if (!strcmp(name, "org.freedesktop.DBus.Error.NameHasNoOwner") ||
+	    !strcmp(name, "org.freedesktop.DBus.Error.ServiceUnknown"))
+		return OO7_BUS_NO_MANAGER;
+	if (!strcmp(name, "org.freedesktop.systemd1.NoSuchUnit"))
+		return OO7_BUS_NO_UNIT;
+	return OO7_BUS_ERROR;
+}
+
+/*
+ * Without a start: the unit's ActiveState, "activating" while a start is
+ * under way (as at a first login, when default.target pulls it in).
+ */
+static enum oo7_bus_result bus_ask_state(struct oo7_bus_conn *c,
+					 struct oo7_bus_answer *a)
+{
+	const struct oo7_bus_call get_unit =
+	    OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE, "GetUnit",
+			     OO7_UNIT, NULL, "o");
+	char unit[OO7_BUS_NAME_MAX + 1], state[OO7_BUS_NAME_MAX + 1];
+	const struct oo7_bus_call get_state = OO7_MANAGER_CALL(
+	    unit, "org.freedesktop.DBus.Properties", "Get",
+	    "org.freedesktop.systemd1.Unit", "ActiveState", "v");
+	struct oo7_bus_msg m;
+	size_t at = 0;
+	int r = bus_ask_string(c, 4, &get_unit, unit, a);
+
+	if (r == -ENOENT)
+		return manager_error(a->error);
+	r = r ?: bus_send_call(c, 5, &get_state);
+	r = r ?: bus_reply(c, 5, get_state.reply, &m, a);
+	if (r == 0 && bus_get_string(&m.body, &at, 'g', state) &&
+	    !strcmp(state, "s") && bus_get_string(&m.body, &at, 's', state))
+		return strcmp(state, "activating") ? OO7_BUS_IDLE
+						   : OO7_BUS_STARTING;
+	return r == -ENOENT ? manager_error(a->error) : OO7_BUS_FAILED;
+}
+
+/*
+ * In the child, as the user: Hello; who owns org.freedesktop.secrets;
+ * then, when no one does, the service manager asked to start the unit
+ * (ask is OO7_ASK_START) or how it stands. What came of it in *a.
+ */
+static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
+		    struct oo7_bus_answer *a)
+{
+	const struct oo7_bus_call hello = OO7_BUS_DRIVER("Hello", NULL, "s");
+	const struct oo7_bus_call start =
+	    OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE, "StartUnit",
+			     OO7_UNIT, "replace", "o");
+	char job[OO7_BUS_NAME_MAX + 1];
 	int r;
 
 	a->result = OO7_BUS_FAILED;
-	if (bus_auth(c, uid) < 0 || bus_send_call(c, 1, "Hello", &none) < 0 ||
-	    bus_send_call(c, 2, "StartServiceByName", &start) < 0)
+	if (bus_auth(c, uid) < 0 || bus_send_call(c, 1, &hello) < 0)
 		return;
-	r = bus_reply_u32(c, 2, &v, a);
-	if (r == -ENOENT)
-		a->result = OO7_BUS_ERROR;
-	else if (r == 0 && v == 1) /* DBUS_START_REPLY_SUCCESS */
-		a->result = OO7_BUS_STARTED;
-	else if (r == 0 && v == 2) /* DBUS_START_REPLY_ALREADY_RUNNING */
-		a->result = OO7_BUS_OTHER_OWNER;
-	if (a->result == OO7_BUS_OTHER_OWNER)
-		bus_ask_owner(c, a);
+	r = bus_ask_owner(c, a);
+	if (r != -ENOENT) {
+		a->result = r == 0 ? OO7_BUS_OWNED : OO7_BUS_FAILED;
+		return;
+	}
+	a->error[0] = '\0';
+	if (ask == OO7_ASK_STATE) {
+		a->result = bus_ask_state(c, a);
+		return;
+	}
+	r = bus_ask_string(c, 4, &start, job, a);
+	if (r == 0)
+		a->result = OO7_BUS_STARTING;
+	else if (r == -ENOENT)
+		a->result = manager_error(a->error);
 }
 
 /*
@@ -2217,56 +2508,54 @@ static int find_bus(pam_handle_t *pamh, const struct passwd *pw, char *path)
 	return r;
 }
 
-/* The child: as the user, the call; its answer to out; never returns. */
-static void bus_child(const struct passwd *pw, const char *path, int out,
-		      uint64_t deadline)
+/*
+ * The child: as the user, with none of the host's fds but its answer's,
+ * the calls; its answer to out; never returns.
+ */
+static void bus_child(const struct passwd *pw, const char *path,
+		      enum oo7_ask ask, int out, uint64_t deadline)
 {
 	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
 	struct oo7_bus_answer a = {.result = OO7_BUS_NONE};
 
+	if (out != 3 && dup2(out, 3) != 3)
+		_exit(1);
+	close_fds_from(4, 0);
 	if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
 	    (c.fd = connect_socket(path, deadline)) >= 0)
-		bus_start_service(&c, pw->pw_uid, &a);
-	if (send_all(out, (const uint8_t *)&a, sizeof(a), deadline) < 0)
+		bus_ask(&c, pw->pw_uid, ask, &a);
+	if (send_all(3, (const uint8_t *)&a, sizeof(a), deadline) < 0)
 		_exit(1);
 	_exit(0);
 }
 
 /*
- * Asks the user's session bus to start org.freedesktop.secrets, from a
- * child running as the user, every signal blocked in it. Returns what the
- * child found out (OO7_BUS_NONE when there is no bus).
+ * Asks the user's session bus, from a child running as the user, every
+ * signal blocked in it, and ended by the deadline whatever the user does
+ * to it. Returns what the child found out (OO7_BUS_NONE: no bus).
  */
 static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
-				   uint64_t deadline, struct oo7_bus_answer *a)
+				   enum oo7_ask ask, uint64_t deadline,
+				   struct oo7_bus_answer *a)
 {
 	char path[OO7_SUN_PATH_MAX];
+	struct oo7_child ch;
 	int sv[2], r;
 	size_t got = 0;
-	sigset_t old;
-	pid_t pid;
 
 	*a = (struct oo7_bus_answer){.result = OO7_BUS_NONE};
 	if (find_bus(pamh, pw, path) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return OO7_BUS_NONE;
-	block_signals(&old);
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		bus_child(pw, path, sv[1], deadline);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	r = fork_child(&ch, sv[1], sv[0]);
+	if (r == 0)
+		bus_child(pw, path, ask, sv[1], deadline);
 	close(sv[1]);
-	r = pid < 0 ? -errno
-		    : recv_full(sv[0], (uint8_t *)a, sizeof(*a), &got,
-				deadline + OO7_STOP_MIN_NS);
+	if (r > 0)
+		r = recv_full(sv[0], (uint8_t *)a, sizeof(*a), &got, deadline);
 	close(sv[0]);
-	/* its waits end at the deadline; one past it is stopped */
-	if (pid > 0 && r < 0 && children_wait_for_us())
-		kill(pid, SIGKILL);
-	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	if (ch.pid > 0)
+		end_child(&ch, deadline);
 	if (r < 0 || got != sizeof(*a))
 		*a = (struct oo7_bus_answer){.result = OO7_BUS_FAILED};
 	a->owner[sizeof(a->owner) - 1] = a->error[sizeof(a->error) - 1] = 0;
@@ -2293,51 +2582,78 @@ static void comm_of(uint32_t pid, char *comm, size_t size)
 }
 
 /*
- * Starts the daemon through the session bus. Returns 0 once the bus
- * started it (it is then the service manager's), -EEXIST when another
- * Secret Service owns the name (logged; nothing is started), or -ENOENT
- * when the bus cannot start it or there is no bus (a fork start may
- * follow).
+ * The owner of org.freedesktop.secrets: oo7-daemon on its way to its
+ * socket (OO7_BUS_STARTING), or another Secret Service, logged.
  */
-static int start_through_bus(pam_handle_t *pamh, const struct oo7_opts *o,
-			     const struct passwd *pw, uint64_t deadline)
+static enum oo7_bus_result judge_owner(pam_handle_t *pamh,
+				       const struct oo7_opts *o,
+				       const struct passwd *pw,
+				       const struct oo7_bus_answer *a)
 {
-	struct oo7_bus_answer a;
 	char comm[16];
 
-	switch (ask_bus(pamh, pw, deadline, &a)) {
-	case OO7_BUS_STARTED:
-		debug_log(pamh, o, "The session bus started %s",
-			  OO7_BUS_SECRETS);
-		return 0;
-	case OO7_BUS_OTHER_OWNER:
-		comm_of(a.owner_pid, comm, sizeof(comm));
-		oo7_log(pamh, LOG_WARNING,
-			"Another Secret Service owns %s on the session bus of "
-			"%s (%s, pid %u, %s): no oo7 daemon started",
-			OO7_BUS_SECRETS, pw->pw_name,
-			a.owner[0] ? a.owner : "?", a.owner_pid, comm);
-		return -EEXIST;
-	case OO7_BUS_ERROR:
-		oo7_log(pamh, LOG_NOTICE,
-			"The session bus could not start %s: %s",
-			OO7_BUS_SECRETS, a.error);
-		return -ENOENT;
-	case OO7_BUS_FAILED:
-		oo7_log(pamh, LOG_WARNING,
-			"The session bus of %s did not answer as a bus does",
-			pw->pw_name);
-		return -EPROTO;
-	default:
-		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
-		return -ENOENT;
+	comm_of(a->owner_pid, comm, sizeof(comm));
+	if (!strcmp(comm, "oo7-daemon")) {
+		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
+			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
+		return OO7_BUS_STARTING;
 	}
+	oo7_log(pamh, LOG_WARNING,
+		"Another Secret Service owns %s on the session bus of %s (%s, "
+		"pid %u, %s): no oo7 daemon started",
+		OO7_BUS_SECRETS, pw->pw_name, a->owner[0] ? a->owner : "?",
+		a->owner_pid, comm);
+	return OO7_BUS_OWNED;
 }
 
 /*
+ * Asks the user's service manager to start oo7-daemon.service (ask is
+ * OO7_ASK_START), or whether it is starting it; logs what came of it.
+ * Returns OO7_BUS_STARTING when a daemon is on its way.
+ */
+static enum oo7_bus_result ask_manager(pam_handle_t *pamh,
+				       const struct oo7_opts *o,
+				       const struct passwd *pw,
+				       enum oo7_ask ask, uint64_t deadline)
+{
+	struct oo7_bus_answer a;
+	enum oo7_bus_result r = ask_bus(pamh, pw, ask, deadline, &a);
+
+	if (r == OO7_BUS_OWNED)
+		return judge_owner(pamh, o, pw, &a);
+	if (r == OO7_BUS_STARTING)
+		debug_log(pamh, o, "The service manager of %s %s %s", pw->pw_name,
+			  ask == OO7_ASK_START ? "starts" : "is starting",
+			  OO7_UNIT);
+	else if (r == OO7_BUS_IDLE)
+		debug_log(pamh, o, "The service manager of %s is not starting "
+			  "%s", pw->pw_name, OO7_UNIT);
+	else if (r == OO7_BUS_NO_MANAGER)
+		debug_log(pamh, o, "No service manager on the session bus of "
+			  "%s", pw->pw_name);
+	else if (r == OO7_BUS_NO_UNIT)
+		debug_log(pamh, o, "The service manager of %s has no %s",
+			  pw->pw_name, OO7_UNIT);
+	else if (r == OO7_BUS_ERROR)
+		oo7_log(pamh, LOG_NOTICE,
+			"The service manager of %s could not start %s: %s",
+			pw->pw_name, OO7_UNIT, a.error);
+	else if (r == OO7_BUS_FAILED)
+		oo7_log(pamh, LOG_WARNING,
+			"The session bus of %s did not answer as a bus does",
+			pw->pw_name);
+	else
+		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
+	return r;
+}
+
+/* ---- daemon start ---- */
+
+/*
  * Forks the user's daemon, as the user, with st->password on its stdin
- * (and --login) when there is one. Costs at most the deadline. Returns 0
- * once the daemon was executed, or -errno (logged).
+ * (and --login) when there is one. Costs at most the deadline; a start
+ * that fails leaves no child of ours. Returns 0 once the daemon was
+ * executed, or -errno (logged).
  */
 static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 		      struct oo7_start *st, uint64_t deadline)
@@ -2349,7 +2665,7 @@ static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 	r = prepare_spawn(pamh, o, st->pw, st->password, &sp);
 	if (r == 0) {
 		r = st->lifetime == OO7_DAEMON_STAYS
-			? fork_lasting(&sp, st->pw)
+			? fork_lasting(&sp, st->pw, deadline)
 			: fork_for_this_call(&sp, st);
 		if (r < 0)
 			oo7_log(pamh, LOG_ERR, "Failed to fork: %s",
@@ -2367,113 +2683,115 @@ static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 		r = report_start(pamh, o, &sp, deadline);
 	if (sp.status >= 0)
 		close(sp.status);
+	if (r < 0 && st->child.pid > 0)
+		end_child(&st->child, 0);
 	return r;
 }
 
-/*
- * Starts the user's daemon: through the session bus when there is one
- * (auto_start=bus, or plain auto_start), as the service manager's; else,
- * or when the bus cannot start it, forked here (auto_start=fork, or plain
- * auto_start). Returns 0 once a daemon runs, or -errno (logged).
- */
-static int start_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-			struct oo7_start *st, uint64_t deadline)
+/* UID_MIN of /etc/login.defs, or shadow's default when it has none. */
+static uid_t uid_min(void)
 {
-	int r;
+	FILE *f = fopen("/etc/login.defs", "re");
+	unsigned long v, min = OO7_UID_MIN_DEFAULT;
+	char line[256];
 
-	if (o->route != OO7_ROUTE_FORK) {
-		r = start_through_bus(pamh, o, st->pw, deadline);
-		if (r == 0) {
-			st->via_bus = true;
-			st->lifetime = OO7_DAEMON_STAYS;
-			return 0;
-		}
-		if (r != -ENOENT || o->route == OO7_ROUTE_BUS)
-			return r;
-	}
-	return fork_start(pamh, o, st, deadline);
+	if (!f)
+		return (uid_t)min;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " UID_MIN %lu", &v) == 1 && v <= UINT32_MAX)
+			min = v;
+	fclose(f);
+	return (uid_t)min;
 }
 
 /*
- * Reaps the child started for this call once it has exited; true when it
- * is gone. A lasting daemon, or one we may not watch, is never known gone.
+ * Whether a daemon may be started for this user: not for root, system
+ * users or a greeter's session (GDM, LightDM, SDDM and greetd set
+ * XDG_SESSION_CLASS=greeter), whose keyrings no one unlocks at a login,
+ * unless start_always.
  */
-static bool reap_started(struct oo7_start *st)
+static bool may_start(pam_handle_t *pamh, const struct oo7_opts *o,
+		      const struct passwd *pw)
 {
-	pid_t r;
+	const char *class = pam_getenv(pamh, "XDG_SESSION_CLASS");
+	const char *why = NULL;
 
-	if (st->pid < 0)
+	if (o->start_always)
 		return true;
-	if (st->pid == 0)
-		return false;
-	while ((r = waitpid(st->pid, NULL, WNOHANG)) < 0 && errno == EINTR)
-		;
-	if (r == 0)
-		return false;
-	st->pid = -1; /* reaped: never signal that pid again */
-	return true;
-}
-
-static void signal_started(const struct oo7_start *st, int sig)
-{
-	if (st->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, st->pidfd, sig, NULL, 0);
-	else
-		kill(st->pid, sig);
-}
-
-/* Waits until the started child has exited and is reaped, or the deadline. */
-static bool wait_started(struct oo7_start *st, uint64_t deadline)
-{
-	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS / 10};
-
-	while (!reap_started(st)) {
-		if (!time_left(deadline))
-			return false;
-		if (st->pidfd < 0 || wait_fd(st->pidfd, POLLIN, deadline) < 0)
-			nanosleep(&pause, NULL);
-	}
-	return true;
+	if (pw->pw_uid == 0)
+		why = "root";
+	else if (pw->pw_uid < uid_min())
+		why = "a system user (uid below UID_MIN)";
+	else if (class && !strcmp(class, "greeter"))
+		why = "a greeter's session";
+	if (!why)
+		return true;
+	debug_log(pamh, o, "No daemon started for %s: %s", pw->pw_name, why);
+	return false;
 }
 
 /*
- * Stops the daemon that was started for this call once it has done its
- * work: SIGTERM, SIGKILL if it is still there at the deadline (or after
- * OO7_STOP_MIN_NS), and reaped, so that the host keeps no child.
+ * Has a daemon brought up when none answers: the user's service manager
+ * asked to start oo7-daemon.service (or, with OO7_ASK_STATE, only seen to
+ * be starting it), else forked here when the route allows; a start only
+ * for whom may_start allows. Returns how a daemon is on its way, or
+ * OO7_UP_NONE.
+ */
+static enum oo7_up bring_up(pam_handle_t *pamh, const struct oo7_opts *o,
+			    struct oo7_start *st, enum oo7_ask ask,
+			    uint64_t deadline)
+{
+	/* a daemon the manager is starting anyway is anyone's to wait for */
+	if (ask == OO7_ASK_START && !may_start(pamh, o, st->pw))
+		return OO7_UP_NONE;
+	if (o->route != OO7_ROUTE_FORK) {
+		switch (ask_manager(pamh, o, st->pw, ask, deadline)) {
+		case OO7_BUS_STARTING:
+			return OO7_UP_MANAGER;
+		case OO7_BUS_NONE:
+		case OO7_BUS_NO_MANAGER:
+		case OO7_BUS_NO_UNIT:
+			break;
+		default:
+			return OO7_UP_NONE;
+		}
+	}
+	if (ask != OO7_ASK_START || o->route == OO7_ROUTE_BUS)
+		return OO7_UP_NONE;
+	return fork_start(pamh, o, st, deadline) == 0 ? OO7_UP_FORKED
+						      : OO7_UP_NONE;
+}
+
+/*
+ * Stops the daemon forked for this call once it has done its work:
+ * SIGTERM, SIGKILL if it is still there at the deadline, and reaped, so
+ * that the host keeps no child. One that the manager started is its own.
  */
 static void stop_started(pam_handle_t *pamh, const struct oo7_opts *o,
 			 struct oo7_start *st, uint64_t deadline)
 {
-	uint64_t floor = now_ns() + OO7_STOP_MIN_NS;
-
-	if (st->pid > 0) {
-		signal_started(st, SIGTERM);
-		if (wait_started(st, deadline > floor ? deadline : floor)) {
-			debug_log(pamh, o,
-				  "Stopped the daemon started for the change");
-		} else {
-			signal_started(st, SIGKILL);
-			if (!wait_started(st, now_ns() + OO7_STOP_MIN_NS))
-				oo7_log(pamh, LOG_WARNING,
-					"The daemon started for the change "
-					"did not stop; left behind");
-		}
-	} else if (st->pid == 0 && st->lifetime == OO7_DAEMON_FOR_THIS_CALL) {
+	if (st->child.pid <= 0)
+		return;
+	signal_child(&st->child, SIGTERM);
+	if (end_child(&st->child, deadline))
+		debug_log(pamh, o, "Stopped the daemon started for the change");
+	else
 		oo7_log(pamh, LOG_NOTICE,
-			"The daemon started for the change is left running: "
-			"this host reaps children itself and the kernel has "
-			"no pidfd");
-	}
-	if (st->pidfd >= 0)
-		close(st->pidfd);
-	st->pidfd = -1;
+			"The daemon started for the change did not stop "
+			"before the timeout: killed");
+}
+
+/* The daemon forked for this call has exited: no socket will come. */
+static bool started_exited(struct oo7_start *st)
+{
+	return st->child.pid && child_gone(&st->child);
 }
 
 /*
- * Delivers a request to a daemon that was just started: it binds its socket
- * a moment after exec, so this tries again until the deadline, or until the
- * daemon started for this call has exited (as oo7-daemon does without a
- * session bus). Encodes once and wipes the frame.
+ * Delivers a request to a daemon on its way: it binds its socket a moment
+ * after it starts, so this tries again every OO7_START_POLL_NS until the
+ * deadline, or until the daemon forked for this call has exited (as
+ * oo7-daemon does without a session bus).
  */
 static enum oo7_result send_when_up(pam_handle_t *pamh,
 				    const struct oo7_opts *o,
@@ -2481,16 +2799,11 @@ static enum oo7_result send_when_up(pam_handle_t *pamh,
 				    struct oo7_start *st, uint64_t deadline)
 {
 	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
-	struct oo7_frame frame;
 	enum oo7_result r;
 
-	if (encode_frame(pamh, o->encoding, req, &frame) < 0)
-		return OO7_FAILED;
-	while ((r = deliver_frame(pamh, o, req, &frame, deadline)) ==
-		   OO7_NO_DAEMON &&
-	       time_left(deadline) > OO7_START_POLL_NS && !reap_started(st))
+	while ((r = send_request(pamh, o, req, deadline)) == OO7_NO_DAEMON &&
+	       time_left(deadline) > OO7_START_POLL_NS && !started_exited(st))
 		nanosleep(&pause, NULL);
-	free_frame(&frame); /* the last use of the secrets */
 	return r;
 }
 
@@ -2531,18 +2844,21 @@ static enum oo7_result send_kept(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
- * The session: what auth (or a change) kept, to the user's daemon; with
- * auto_start, a daemon started when none answers, given the password if
+ * The session: what auth (or a change) kept, to the user's daemon. When
+ * none answers: with auto_start, a daemon started, given the password if
  * there is one (FIDO2, fingerprint and autologin leave none: it starts
- * locked), then the change still pending. What was kept for someone else
- * is wiped, and nothing happens at all.
+ * locked), then the change still pending; without, the password still
+ * reaches a daemon that the service manager is starting (a first login).
+ * What was kept for someone else is wiped, and nothing happens at all.
  */
 static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
-	struct oo7_start st = {.lifetime = OO7_DAEMON_STAYS, .pidfd = -1};
+	struct oo7_start st = {.lifetime = OO7_DAEMON_STAYS,
+			       .child = {.pidfd = -1}};
 	uint64_t deadline = deadline_of(o);
 	const struct oo7_stash *kept;
+	enum oo7_up up = OO7_UP_NONE;
 	enum oo7_result r;
 
 	if (get_user(pamh, &req.user, &req.pw) < 0)
@@ -2562,17 +2878,20 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 		kept_request(kept, &req);
 		r = send_kept(pamh, o, &req, NULL, deadline);
 	} else {
-		r = probe_daemon(pamh, o, req.pw, deadline);
+		r = look_for_daemon(pamh, o, req.pw, deadline);
 	}
 	st.pw = req.pw;
 	st.password = req.new;
+	if (r == OO7_NO_DAEMON)
+		up = bring_up(pamh, o, &st,
+			      o->auto_start ? OO7_ASK_START : OO7_ASK_STATE,
+			      deadline);
 	/*
 	 * --login opens what the password opens; a change needs a frame, and
-	 * so does a daemon that the bus started, which got no password.
+	 * so does a daemon that the manager starts, which gets no password.
 	 */
-	if (r == OO7_NO_DAEMON && o->auto_start &&
-	    start_daemon(pamh, o, &st, deadline) == 0 &&
-	    (req.op == OO7_OP_CHANGE || (st.via_bus && req.new)))
+	if ((up == OO7_UP_FORKED && req.op == OO7_OP_CHANGE) ||
+	    (up == OO7_UP_MANAGER && req.new))
 		r = send_kept(pamh, o, &req, &st, deadline);
 	if (r != OO7_SENT && req.op == OO7_OP_CHANGE)
 		oo7_log(pamh, LOG_NOTICE,
@@ -2606,9 +2925,10 @@ static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 }
 
 /*
- * No daemon took the change: start one for it whatever auto_start says,
- * as re-keying with the password is what cannot wait, deliver the change,
- * and stop the daemon again unless auto_start keeps it.
+ * No daemon took the change: have one started for it whatever auto_start
+ * says, as re-keying with the password is what cannot wait, deliver the
+ * change, and stop the daemon again if it was forked for this call (one
+ * that the service manager started is the manager's).
  */
 static enum oo7_result rekey_through_a_start(pam_handle_t *pamh,
 					     const struct oo7_opts *o,
@@ -2619,14 +2939,14 @@ static enum oo7_result rekey_through_a_start(pam_handle_t *pamh,
 	    .pw = req->pw,
 	    .lifetime =
 		o->auto_start ? OO7_DAEMON_STAYS : OO7_DAEMON_FOR_THIS_CALL,
-	    .pidfd = -1,
+	    .child = {.pidfd = -1},
 	};
-	enum oo7_result r = OO7_NO_DAEMON;
+	enum oo7_result r;
 
-	if (start_daemon(pamh, o, &st, deadline) == 0) {
-		r = send_when_up(pamh, o, req, &st, deadline);
-		stop_started(pamh, o, &st, deadline);
-	}
+	if (bring_up(pamh, o, &st, OO7_ASK_START, deadline) == OO7_UP_NONE)
+		return OO7_NO_DAEMON;
+	r = send_when_up(pamh, o, req, &st, deadline);
+	stop_started(pamh, o, &st, deadline);
 	return r;
 }
 

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	parse_opts(NULL, argc, argv, &o);
 	if (o.timeout_ms < 1 || o.timeout_ms > OO7_TIMEOUT_MAX_MS ||
-	    (o.encoding != OO7_ENC_DBUS && o.encoding != OO7_ENC_GVARIANT) ||
+	    (o.encoding != OO7_ENC_AUTO && o.encoding != OO7_ENC_DBUS &&
+	     o.encoding != OO7_ENC_GVARIANT) ||
 	    (o.socket && (o.socket[0] != '/' ||
 			  strlen(o.socket) >=
 			      sizeof(((struct sockaddr_un *)0)->sun_path))) ||

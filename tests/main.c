@@ -26,6 +26,7 @@ static const struct {
     {real_login_tests, &real_login_tests_count},
     {greeters_tests, &greeters_tests_count},
     {ssh_tests, &ssh_tests_count},
+    {releases_tests, &releases_tests_count},
     {bus_tests, &bus_tests_count},
     {clients_tests, &clients_tests_count},
     {manager_tests, &manager_tests_count},

@@ -40,6 +40,8 @@ extern const struct CMUnitTest greeters_tests[];
 extern const size_t greeters_tests_count;
 extern const struct CMUnitTest ssh_tests[];
 extern const size_t ssh_tests_count;
+extern const struct CMUnitTest releases_tests[];
+extern const size_t releases_tests_count;
 extern const struct CMUnitTest bus_tests[];
 extern const size_t bus_tests_count;
 extern const struct CMUnitTest clients_tests[];

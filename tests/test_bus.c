@@ -50,8 +50,12 @@
 	"[D-BUS Service]\nName=" SECRETS "\nExec=/bin/false\n"                 \
 	"SystemdService=dbus-org.freedesktop.secrets.service\n"
 
+/* Debian's gnome-keyring: its activation file for the Secret Service. */
+#define GNOME_KEYRING_SERVICE                                                  \
+	"/usr/share/dbus-1/services/org.freedesktop.secrets.service"
+
 /* The processes of this case: stopped by pid in its teardown. */
-#define MAX_KIDS 4
+#define MAX_KIDS 6
 static pid_t kids[MAX_KIDS];
 static int n_kids;
 /* The case's dbus-daemon, or 0. */
@@ -264,6 +268,8 @@ enum scripted {
 	SILENT,		   /* accepts, reads, never answers */
 	CLOSES_MID_REPLY,  /* OK, then half of Hello's reply, and closes */
 	BIG_ENDIAN_OWNER,  /* a bus of a big-endian host; the name is its own */
+	NO_OWNER,	   /* the name has no owner; hears what comes next */
+	STOPS_CALLER,	   /* sends SIGSTOP to whoever connects */
 };
 
 /* Reads one byte into *b, copying it to heard (when >= 0); false at EOF. */
@@ -372,8 +378,8 @@ static bool answer_big_endian(int c, uint8_t *buf, size_t len, GVariant *body)
 
 /*
  * The bus of a big-endian host where the Secret Service is this listener,
- * :1.7: Hello, StartServiceByName (ALREADY_RUNNING), GetNameOwner and
- * GetConnectionUnixProcessID, each answered in big-endian order.
+ * :1.7: Hello, GetNameOwner and GetConnectionUnixProcessID, each answered
+ * in big-endian order.
  */
 static bool answer_as_a_big_endian_owner(int c, int heard)
 {
@@ -384,12 +390,49 @@ static bool answer_as_a_big_endian_owner(int c, int heard)
 	       (len = hear_message(c, heard, buf, sizeof(buf))) &&
 	       answer_big_endian(c, buf, len, g_variant_new("(s)", ":1.0")) &&
 	       (len = hear_message(c, heard, buf, sizeof(buf))) &&
-	       answer_big_endian(c, buf, len, g_variant_new("(u)", 2)) &&
-	       (len = hear_message(c, heard, buf, sizeof(buf))) &&
 	       answer_big_endian(c, buf, len, g_variant_new("(s)", ":1.7")) &&
 	       (len = hear_message(c, heard, buf, sizeof(buf))) &&
 	       answer_big_endian(c, buf, len,
 				 g_variant_new("(u)", (guint32)getpid()));
+}
+
+/*
+ * Answers the call in buf (len bytes) with the error a bus driver gives
+ * for a name that no one owns, marshalled by libdbus.
+ */
+static bool answer_no_owner(int c, const uint8_t *buf, size_t len)
+{
+	DBusMessage *call = dbus_message_demarshal((const char *)buf,
+						   (int)len, NULL),
+		    *err;
+	char *blob = NULL;
+	int blob_len;
+	bool ok;
+
+	if (!call)
+		return false;
+	err = dbus_message_new_error(call, DBUS_ERROR_NAME_HAS_NO_OWNER,
+				     "Could not get owner of name");
+	dbus_message_set_serial(err, 3);
+	ok = dbus_message_marshal(err, &blob, &blob_len) &&
+	     write(c, blob, (size_t)blob_len) == blob_len;
+	dbus_free(blob);
+	dbus_message_unref(err);
+	dbus_message_unref(call);
+	return ok;
+}
+
+/* Hello and GetNameOwner heard, the second answered: no one owns it. */
+static bool answer_as_a_bus_without_an_owner(int c, int heard)
+{
+	uint8_t buf[4096];
+	size_t len;
+
+	return hear_line(c, heard) &&
+	       hear_message(c, heard, buf, sizeof(buf)) &&
+	       (len = hear_message(c, heard, buf, sizeof(buf))) &&
+	       answer_no_owner(c, buf, len) &&
+	       hear_message(c, heard, buf, sizeof(buf));
 }
 
 /* Reads c until the module closes it, hearing what it says. */
@@ -413,6 +456,15 @@ static void scripted_answer(int c, enum scripted how, int heard)
 
 	for (size_t i = 0; i < sizeof(garbage); i++)
 		garbage[i] = (uint8_t)(0xa5 ^ i); /* never "\r\n", never 'l' */
+	if (how == STOPS_CALLER) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			kill(cred.pid, SIGSTOP);
+		hear_to_the_end(c, heard);
+		goto out;
+	}
 	if (!hear_line(c, heard))
 		goto out;
 	if (how == GARBAGE_FOR_AUTH || how == SILENT) {
@@ -427,6 +479,10 @@ static void scripted_answer(int c, enum scripted how, int heard)
 	if (how == BIG_ENDIAN_OWNER) {
 		if (answer_as_a_big_endian_owner(c, heard))
 			hear_to_the_end(c, heard);
+		goto out;
+	}
+	if (how == NO_OWNER) {
+		answer_as_a_bus_without_an_owner(c, heard);
 		goto out;
 	}
 	if (!hear_calls(c, heard))
@@ -545,54 +601,196 @@ static void assert_one_unlock(const char *password)
 	records_free(all, n);
 }
 
-static void
-bus_start_runs_the_daemon_as_the_bus_child_and_delivers_the_unlock(void **state)
+/* ---- the user's service manager starts oo7-daemon.service ---- */
+
+/*
+ * alice's bus with gnome-keyring's real activation file in its service
+ * folder, as on a desktop that has it installed.
+ */
+static void bus_with_gnome_keyrings_activation_file(void)
+{
+	gchar *service = read_text(GNOME_KEYRING_SERVICE);
+
+	assert_has(service, "Exec=" GNOME_KEYRING);
+	bus_start(service);
+	g_free(service);
+}
+
+/* The stand-in manager on alice's bus, with these options. */
+static pid_t manager_start(const char *const *extra)
+{
+	return keep_kid(fake_manager_start(FAKE_DAEMON, extra));
+}
+
+/* gnome-keyring-daemon was never started: the bus activated nothing. */
+static void assert_gnome_keyring_never_started(void)
+{
+	gchar *log = bus_log();
+
+	assert_lacks(log, "Activating service");
+	g_free(log);
+}
+
+/* The stand-in daemon runs as the manager's child, with no password. */
+static void assert_started_by_the_manager(pid_t manager)
+{
+	gchar *rec = fake_daemon_record(&t_alice);
+
+	assert_non_null(rec);
+	assert_int_equal(t_record_number(rec, "ppid"), manager);
+	assert_has(rec, "argv " FAKE_DAEMON "\n"); /* no --login */
+	assert_has(rec, "stdin \n");
+	g_free(rec);
+}
+
+static void manager_starts_the_unit_and_the_unlock_arrives(void **state)
 {
 	GString *before = g_string_new(NULL), *after = g_string_new(NULL);
 	struct timespec t0;
-	gchar *rec, *log;
-	long ppid;
+	gchar *calls;
+	pid_t manager;
 
 	(void)state;
 	stack("auto_start");
 	keyring_create(&t_alice, "hunter2", true);
-	bus_start(SERVICE_OF_THE_STAND_IN);
+	bus_with_gnome_keyrings_activation_file();
+	manager = manager_start(NULL);
 	describe_host(before);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
 			 PAM_SUCCESS);
 
-	print_message("login with a start through the bus: %.1f ms\n",
+	print_message("login with a start by the manager: %.1f ms\n",
 		      elapsed_ms(&t0));
+	assert_true(elapsed_ms(&t0) < 2000); /* it did not wait the timeout */
 	describe_host(after);
-	assert_string_equal(before->str, after->str);	 /* children too */
-	assert_int_equal(waitpid(-1, NULL, WNOHANG), 0); /* the bus runs */
-	rec = fake_daemon_record(&t_alice);
-	assert_non_null(rec);
-	assert_has(rec, "argv " FAKE_DAEMON "\n"); /* no --login */
-	assert_has(rec, "stdin \n");
-	assert_has(rec, "starter-bus owned " SECRETS "\n");
-	assert_has(rec, "env DBUS_STARTER_BUS_TYPE=session\n");
-	/*
-	 * dbus-daemon 1.14 spawns through a babysitter, a fork of itself that
-	 * it keeps until the service owns its name: the parent is the bus,
-	 * or that fork of it.
-	 */
-	ppid = t_record_number(rec, "ppid");
-	assert_true(ppid > 1 && ppid != getpid());
-	if (ppid != bus_pid) {
-		assert_has(rec, "parent-comm dbus-daemon\n");
-		assert_has(rec, textf("grandparent %d\n", (int)bus_pid));
-	}
+	assert_string_equal(before->str, after->str); /* children too */
+	calls = read_text(runtime_path(&t_alice, "manager.record"));
+	assert_has(calls, "StartUnit oo7-daemon.service replace\n");
+	g_free(calls);
+	assert_started_by_the_manager(manager);
 	assert_one_unlock("hunter2");
 	assert_keyring(&t_alice, "hunter2", false);
-	log = bus_log();
-	assert_has(log, "Activating service name='" SECRETS "'");
-	g_free(log);
-	g_free(rec);
+	assert_gnome_keyring_never_started();
 	g_string_free(before, TRUE);
 	g_string_free(after, TRUE);
+}
+
+static void without_a_manager_the_fork_start_unlocks(void **state)
+{
+	gchar *rec;
+
+	(void)state;
+	stack("auto_start daemon=%s", FAKE_DAEMON);
+	keyring_create(&t_alice, "hunter2", true);
+	bus_with_gnome_keyrings_activation_file();
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	rec = fake_daemon_record(&t_alice);
+	assert_non_null(rec);
+	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
+	assert_has(rec, "stdin 68756e74657232\n"); /* hunter2 */
+	assert_keyring(&t_alice, "hunter2", false);
+	assert_gnome_keyring_never_started();
+	g_free(rec);
+}
+
+/*
+ * A first login: the manager has begun to start the unit (default.target
+ * pulls it in) and runs the daemon 300 ms later. The session line gets
+ * the password to that daemon, the manager's alone, within the timeout.
+ */
+static void manager_starting_the_unit_gets_the_unlock(const char *options)
+{
+	static const char *const at_launch[] = {"--start-at-launch",
+						"--delay-ms", "300", NULL};
+	struct timespec t0;
+	pid_t manager;
+
+	stack("%s", options);
+	keyring_create(&t_alice, "hunter2", true);
+	bus_start(NULL);
+	manager = manager_start(at_launch);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	print_message("login while the manager starts the unit: %.1f ms\n",
+		      elapsed_ms(&t0));
+	assert_true(elapsed_ms(&t0) < 2000);
+	assert_started_by_the_manager(manager);
+	assert_int_equal(fake_daemons_of(&t_alice), 1);
+	assert_one_unlock("hunter2");
+	assert_keyring(&t_alice, "hunter2", false);
+}
+
+static void plain_session_line_waits_for_a_unit_being_started(void **state)
+{
+	gchar *calls;
+
+	(void)state;
+	manager_starting_the_unit_gets_the_unlock("timeout=2000");
+	calls = read_text(runtime_path(&t_alice, "manager.record"));
+	assert_has(calls, "GetUnit oo7-daemon.service\n");
+	assert_lacks(calls, "StartUnit");
+	g_free(calls);
+}
+
+static void auto_start_joins_a_unit_being_started(void **state)
+{
+	(void)state;
+	manager_starting_the_unit_gets_the_unlock("auto_start timeout=2000");
+}
+
+/*
+ * A bus that stops the module's child, which runs as the user, whatever the
+ * host does with SIGCHLD: the login returns within the timeout and a
+ * margin, and the host keeps no child.
+ */
+static void bus_that_stops_its_caller(enum sigchld how)
+{
+	GString *before = g_string_new(NULL), *after = g_string_new(NULL);
+	struct timespec t0;
+
+	stack("auto_start=bus timeout=500");
+	scripted_bus_start(STOPS_CALLER);
+	set_sigchld(how);
+	describe_host(before);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	print_message("login over a bus that stops its caller: %.1f ms\n",
+		      elapsed_ms(&t0));
+	assert_true(elapsed_ms(&t0) < 500 + 1000);
+	describe_host(after);
+	assert_string_equal(before->str, after->str);
+	set_sigchld(SIGCHLD_DEFAULT);
+	g_string_free(before, TRUE);
+	g_string_free(after, TRUE);
+}
+
+static void bus_that_stops_its_caller_with_sigchld_default(void **state)
+{
+	(void)state;
+	bus_that_stops_its_caller(SIGCHLD_DEFAULT);
+}
+
+static void bus_that_stops_its_caller_with_sigchld_ignored(void **state)
+{
+	(void)state;
+	bus_that_stops_its_caller(SIGCHLD_IGNORED);
+}
+
+static void bus_that_stops_its_caller_with_sigchld_handled(void **state)
+{
+	(void)state;
+	bus_that_stops_its_caller(SIGCHLD_HANDLED);
 }
 
 static void
@@ -608,8 +806,6 @@ bus_service_like_oo7s_without_systemd_falls_back_to_the_fork_start(void **state)
 	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
 			 PAM_SUCCESS);
 
-	assert_logged("The session bus could not start " SECRETS
-		      ": org.freedesktop.DBus.Error.Spawn.ChildExited");
 	rec = fake_daemon_record(&t_alice);
 	assert_non_null(rec);
 	assert_has(rec, "argv " FAKE_DAEMON " --login\n");
@@ -782,22 +978,27 @@ static void bus_of_a_big_endian_host_is_understood(void **state)
 	    access(runtime_path(&t_alice, "fake-daemon.pid"), F_OK), -1);
 }
 
+/* A method call as the module should make it. */
+struct call {
+	const char *dest, *path, *iface, *member;
+	const char *args[2];
+};
+
 /*
- * The message at *p (n bytes left), demarshalled by libdbus, is this call
- * to the bus driver, and it is the one libdbus marshals but for the order
- * of the header fields, which the specification leaves free (libdbus puts
- * the destination second): the same fixed header (byte order, type, flags,
- * version, body length, serial), the same total length, the same body.
- * *p moves past it.
+ * The message at *p (n bytes left), demarshalled by libdbus, is this call,
+ * and it is the one libdbus marshals but for the order of the header
+ * fields, which the specification leaves free (libdbus puts the
+ * destination second): the same fixed header (byte order, type, flags:
+ * NO_AUTO_START, version, body length, serial), the same total length,
+ * the same body. *p moves past it.
  */
-static void assert_driver_call(const uint8_t **p, size_t *n, uint32_t serial,
-			       const char *member, const char *name)
+static void assert_call(const uint8_t **p, size_t *n, uint32_t serial,
+			const struct call *c)
 {
 	int len =
 	    dbus_message_demarshal_bytes_needed((const char *)*p, (int)*n);
 	DBusMessage *got, *want;
-	const char *arg = NULL;
-	uint32_t flags = 1, body;
+	uint32_t body;
 	char *blob;
 	int blob_len;
 
@@ -807,29 +1008,22 @@ static void assert_driver_call(const uint8_t **p, size_t *n, uint32_t serial,
 	assert_int_equal(dbus_message_get_type(got),
 			 DBUS_MESSAGE_TYPE_METHOD_CALL);
 	assert_int_equal(dbus_message_get_serial(got), serial);
-	assert_string_equal(dbus_message_get_destination(got), DRIVER);
-	assert_string_equal(dbus_message_get_path(got), DRIVER_PATH);
-	assert_string_equal(dbus_message_get_interface(got), DRIVER);
-	assert_string_equal(dbus_message_get_member(got), member);
+	assert_string_equal(dbus_message_get_destination(got), c->dest);
+	assert_string_equal(dbus_message_get_path(got), c->path);
+	assert_string_equal(dbus_message_get_interface(got), c->iface);
+	assert_string_equal(dbus_message_get_member(got), c->member);
 	assert_null(dbus_message_get_sender(got));
 	assert_false(dbus_message_get_no_reply(got));
-	assert_true(dbus_message_get_auto_start(got));
-	assert_string_equal(dbus_message_get_signature(got), name ? "su" : "");
-	if (name) {
-		assert_true(dbus_message_get_args(got, NULL, DBUS_TYPE_STRING,
-						  &arg, DBUS_TYPE_UINT32,
-						  &flags, DBUS_TYPE_INVALID));
-		assert_string_equal(arg, name);
-		assert_int_equal(flags, 0);
-	}
-	want =
-	    dbus_message_new_method_call(DRIVER, DRIVER_PATH, DRIVER, member);
-	flags = 0;
-	if (name)
-		dbus_message_append_args(want, DBUS_TYPE_STRING, &name,
-					 DBUS_TYPE_UINT32, &flags,
+	assert_false(dbus_message_get_auto_start(got));
+	want = dbus_message_new_method_call(c->dest, c->path, c->iface,
+					    c->member);
+	for (size_t i = 0; i < 2 && c->args[i]; i++)
+		dbus_message_append_args(want, DBUS_TYPE_STRING, &c->args[i],
 					 DBUS_TYPE_INVALID);
+	assert_string_equal(dbus_message_get_signature(got),
+			    dbus_message_get_signature(want));
 	dbus_message_set_serial(want, serial);
+	dbus_message_set_auto_start(want, FALSE);
 	assert_true(dbus_message_marshal(want, &blob, &blob_len));
 	assert_int_equal(blob_len, len);
 	assert_memory_equal(blob, *p, 12);
@@ -842,17 +1036,32 @@ static void assert_driver_call(const uint8_t **p, size_t *n, uint32_t serial,
 	*n -= (size_t)len;
 }
 
+#define DRIVER_CALL(m, a) {DRIVER, DRIVER_PATH, DRIVER, (m), {(a)}}
+
+/*
+ * What the module says on the bus, read back by libdbus: Hello, who owns
+ * org.freedesktop.secrets, and, as no one does, StartUnit of the user
+ * unit that every oo7 ships, to the service manager. Never
+ * StartServiceByName, which starts whatever has an activation file.
+ */
 static void
-module_says_hello_then_start_service_by_name_as_libdbus_reads_them(void **state)
+module_asks_the_owner_then_start_unit_as_libdbus_reads_them(void **state)
 {
 	static const char auth[] = AUTH_ALICE BEGIN;
+	static const struct call hello = DRIVER_CALL("Hello", NULL),
+				 owner = DRIVER_CALL("GetNameOwner", SECRETS),
+				 start = {"org.freedesktop.systemd1",
+					  "/org/freedesktop/systemd1",
+					  "org.freedesktop.systemd1.Manager",
+					  "StartUnit",
+					  {"oo7-daemon.service", "replace"}};
 	const uint8_t *p;
 	GByteArray *heard;
 	size_t n;
 
 	(void)state;
-	stack("auto_start timeout=300 daemon=%s", FAKE_DAEMON);
-	scripted_bus_start(GARBAGE_FOR_CALLS);
+	stack("auto_start=bus timeout=300");
+	scripted_bus_start(NO_OWNER);
 
 	t_login("login", "alice", "hunter2", NULL);
 
@@ -861,14 +1070,21 @@ module_says_hello_then_start_service_by_name_as_libdbus_reads_them(void **state)
 	assert_memory_equal(heard->data, auth, sizeof(auth) - 1);
 	p = heard->data + sizeof(auth) - 1;
 	n = heard->len - (sizeof(auth) - 1);
-	assert_driver_call(&p, &n, 1, "Hello", NULL);
-	assert_driver_call(&p, &n, 2, "StartServiceByName", SECRETS);
+	assert_call(&p, &n, 1, &hello);
+	assert_call(&p, &n, 2, &owner);
+	assert_call(&p, &n, 4, &start);
 	assert_int_equal(n, 0);
 	g_byte_array_unref(heard);
 }
 
 const struct CMUnitTest bus_tests[] = {
-    TB(bus_start_runs_the_daemon_as_the_bus_child_and_delivers_the_unlock),
+    TB(manager_starts_the_unit_and_the_unlock_arrives),
+    TB(without_a_manager_the_fork_start_unlocks),
+    TB(plain_session_line_waits_for_a_unit_being_started),
+    TB(auto_start_joins_a_unit_being_started),
+    TB(bus_that_stops_its_caller_with_sigchld_default),
+    TB(bus_that_stops_its_caller_with_sigchld_ignored),
+    TB(bus_that_stops_its_caller_with_sigchld_handled),
     TB(bus_service_like_oo7s_without_systemd_falls_back_to_the_fork_start),
     TB(name_owned_by_gnome_keyring_is_logged_and_costs_a_few_ms),
     TB(no_bus_falls_back_to_the_fork_start),
@@ -878,6 +1094,6 @@ const struct CMUnitTest bus_tests[] = {
     TB(bus_that_never_answers_changes_nothing),
     TB(bus_that_closes_mid_reply_changes_nothing),
     TB(bus_of_a_big_endian_host_is_understood),
-    TB(module_says_hello_then_start_service_by_name_as_libdbus_reads_them),
+    TB(module_asks_the_owner_then_start_unit_as_libdbus_reads_them),
 };
 const size_t bus_tests_count = N_ELEMS(bus_tests);

@@ -493,53 +493,46 @@ static void truncated_reply_is_refused(void **state)
 /* ---- encoding= against the daemon's ---- */
 
 /*
- * encoding=gvariant against oo7 0.6, which reads D-Bus and closes without
- * a word: a daemon that reads GVariant always replies, so the module can
- * tell, and says what to set.
+ * encoding=gvariant pinned against oo7 0.6, which drops GVariant and
+ * closes without a word: nothing is read, and the log says what to set.
  */
-static void
-gvariant_against_a_daemon_that_never_replies_says_set_dbus(void **state)
+static void gvariant_pinned_against_oo7_0_6_says_set_auto(void **state)
 {
 	(void)state;
 	stack("encoding=gvariant");
-	t_listen_as(&t_alice, alice_socket(), LISTENER_CLOSE);
+	daemon_of_generation_listens_for(&t_alice, OO7_06, 1);
 
 	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
 			 PAM_SUCCESS);
 
+	assert_int_equal(frames_acted_on(), 0);
 	assert_logged("<84>"); /* LOG_AUTHPRIV | LOG_WARNING */
-	assert_logged("The daemon closed without a reply, as oo7 0.6 does; "
-		      "a daemon that reads GVariant always replies: set "
-		      "encoding=dbus (the default)");
+	assert_logged("The daemon closed without a reply: it could not read "
+		      "GVariant (oo7 0.6 and 0.7.0.alpha read D-Bus): set "
+		      "encoding=auto (the default)");
 }
 
 /*
- * encoding=dbus (the default) against a daemon that replies in GVariant
- * (none does: a release drops what it cannot read; a raw reply here).
+ * encoding=dbus pinned against oo7 main, which drops D-Bus: a close
+ * without a reply, as 0.6 closes after its work, so a notice says what to
+ * set if the keyring stays locked.
  */
-static void dbus_against_a_gvariant_daemon_says_set_gvariant(void **state)
+static void dbus_pinned_against_oo7_main_says_set_auto(void **state)
 {
-	uint8_t reply[64];
-	size_t len = reply_encode(reply + 4, sizeof(reply) - 4, true, false,
-				  "cannot decode the request");
-	uint32_t n = (uint32_t)len;
-
 	(void)state;
-	memcpy(reply, &n, 4);
-	stack_default();
-	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
-		   .behaviour = LISTENER_RAW_REPLY, .raw_reply = reply,
-		   .raw_reply_len = 4 + len));
+	stack("encoding=dbus");
+	daemon_of_generation_listens_for(&t_alice, OO7_MAIN, 1);
 
 	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
 			 PAM_SUCCESS);
 
-	assert_logged("The daemon replied in GVariant marshalling: set "
-		      "encoding=gvariant");
+	assert_int_equal(frames_acted_on(), 0);
+	assert_logged("<85>"); /* LOG_AUTHPRIV | LOG_NOTICE */
+	assert_logged("if the keyring stays locked, set encoding=auto");
 }
 
 /* encoding=gvariant against a daemon that replies in D-Bus marshalling. */
-static void gvariant_against_a_dbus_daemon_says_set_dbus(void **state)
+static void gvariant_against_a_dbus_reply_says_set_dbus(void **state)
 {
 	uint8_t reply[64];
 	size_t len = reply_encode(reply + 4, sizeof(reply) - 4, false, false,
@@ -560,8 +553,8 @@ static void gvariant_against_a_dbus_daemon_says_set_dbus(void **state)
 		      "encoding=dbus");
 }
 
-/* encoding=dbus against oo7 0.6: closing without a reply is normal. */
-static void dbus_against_a_daemon_that_never_replies_warns_nothing(void **state)
+/* The default against oo7 0.6: closing without a reply is normal. */
+static void auto_against_a_daemon_that_never_replies_warns_nothing(void **state)
 {
 	(void)state;
 	stack_default();
@@ -602,10 +595,10 @@ const struct CMUnitTest delivery_tests[] = {
     T(daemon_confirmation_in_dbus_is_quiet),
     T(daemon_confirmation_in_gvariant_is_quiet),
     T(malformed_reply_is_logged),
-    T(gvariant_against_a_daemon_that_never_replies_says_set_dbus),
-    T(dbus_against_a_gvariant_daemon_says_set_gvariant),
-    T(gvariant_against_a_dbus_daemon_says_set_dbus),
-    T(dbus_against_a_daemon_that_never_replies_warns_nothing),
+    T(gvariant_pinned_against_oo7_0_6_says_set_auto),
+    T(dbus_pinned_against_oo7_main_says_set_auto),
+    T(gvariant_against_a_dbus_reply_says_set_dbus),
+    T(auto_against_a_daemon_that_never_replies_warns_nothing),
     T(oversized_reply_is_refused),
     T(truncated_reply_is_refused),
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Desktop greeters (issue 12): the PAM files that Debian 12 ships for GDM
+ * Desktop greeters: the PAM files that Debian 12 ships for GDM
  * (gdm-password, package gdm3), LightDM, SDDM and greetd, taken from the
  * packages without installing them (tests/Makefile downloads them into
  * build/greeters and takes out only ./etc/pam.d), with pam_gnome_keyring's
@@ -181,6 +181,105 @@ static void greetd_login_delivers_exactly_one_frame(void **state)
 	greeter_login_delivers_exactly_one_frame("greetd");
 }
 
+/* ---- greeters' own sessions, and system users: nothing started ---- */
+
+/* The system users that the greeters' packages create, here. */
+static const struct tuser gdm_user = {"Debian-gdm", 120, 121};
+static const struct tuser lightdm_user = {"lightdm", 121, 122};
+static const struct tuser sddm_user = {"sddm", 122, 123};
+static const struct tuser greetd_user = {"_greetd", 123, 124};
+static const struct tuser postgres_user = {"postgres", 124, 125};
+
+/* u in a private /etc/passwd, with its runtime folder. */
+static void system_user_exists(const struct tuser *u)
+{
+	gchar *passwd = read_text("/etc/passwd");
+	gchar *more = g_strdup_printf(
+	    "%s%s:x:%u:%u::/nonexistent:/usr/sbin/nologin\n", passwd, u->name,
+	    (unsigned int)u->uid, (unsigned int)u->gid);
+
+	bind_text("/etc/passwd", "passwd", more, 0644);
+	g_free(more);
+	g_free(passwd);
+	t_runtime_dir(u);
+}
+
+/*
+ * The session of service for u, through pamtester, on the stacks of the
+ * shipped profile (auto_start in common-session), with the stand-in
+ * daemon where auto_start looks for one and class in /etc/environment
+ * (which pam_env reads). Then: no daemon ran for u, no process of u is
+ * left, and nothing was sent.
+ */
+static void session_starts_nothing(const char *service, const struct tuser *u,
+				   const char *class)
+{
+	const char *argv[] = {"/usr/bin/pamtester", "-v", service, u->name,
+			      "open_session", "close_session", NULL};
+	pid_t left[4];
+	struct client c;
+
+	daemon_where_auto_start_looks(); /* an overlay on /usr: first */
+	private_pam_config();
+	shipped_profile_applied();
+	if (strcmp(service, "su"))
+		greeter_file_in_place(service);
+	gnome_keyring_module_present();
+	bind_text("/etc/environment", "environment",
+		  textf("XDG_SESSION_CLASS=%s\n", class), 0644);
+	if (u != &t_alice)
+		system_user_exists(u);
+	private_var_log();
+
+	run_piped(&c, exec_pamtester, argv, NULL);
+
+	if (c.status != 0)
+		fail_msg("pamtester: exit %d\n%s%s\n%s", c.status, c.out->str,
+			 c.err->str, t_logs());
+	assert_false(fake_daemon_ran(u));
+	assert_int_equal(processes_of(u->uid, left, 4), 0);
+	assert_no_frame();
+	client_free(&c);
+}
+
+static void gdm_greeter_session_starts_nothing(void **state)
+{
+	(void)state;
+	session_starts_nothing("gdm-launch-environment", &gdm_user, "greeter");
+}
+
+static void lightdm_greeter_session_starts_nothing(void **state)
+{
+	(void)state;
+	session_starts_nothing("lightdm-greeter", &lightdm_user, "greeter");
+}
+
+static void sddm_greeter_session_starts_nothing(void **state)
+{
+	(void)state;
+	session_starts_nothing("sddm-greeter", &sddm_user, "greeter");
+}
+
+static void greetd_greeter_session_starts_nothing(void **state)
+{
+	(void)state;
+	session_starts_nothing("greetd-greeter", &greetd_user, "greeter");
+}
+
+/* A greeter's session of a user who is no system user: none either. */
+static void greeter_class_starts_nothing_for_a_regular_uid(void **state)
+{
+	(void)state;
+	session_starts_nothing("gdm-launch-environment", &t_alice, "greeter");
+}
+
+/* su - from root to a system user: a session, and no daemon. */
+static void su_to_a_system_user_starts_nothing(void **state)
+{
+	(void)state;
+	session_starts_nothing("su", &postgres_user, "user");
+}
+
 /* ---- setup and teardown ---- */
 
 static int setup(void **state)
@@ -207,5 +306,11 @@ const struct CMUnitTest greeters_tests[] = {
     GREETER_CASE(lightdm_login_delivers_exactly_one_frame),
     GREETER_CASE(sddm_login_delivers_exactly_one_frame),
     GREETER_CASE(greetd_login_delivers_exactly_one_frame),
+    GREETER_CASE(gdm_greeter_session_starts_nothing),
+    GREETER_CASE(lightdm_greeter_session_starts_nothing),
+    GREETER_CASE(sddm_greeter_session_starts_nothing),
+    GREETER_CASE(greetd_greeter_session_starts_nothing),
+    GREETER_CASE(greeter_class_starts_nothing_for_a_regular_uid),
+    GREETER_CASE(su_to_a_system_user_starts_nothing),
 };
 const size_t greeters_tests_count = N_ELEMS(greeters_tests);
