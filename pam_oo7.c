@@ -81,6 +81,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1686,8 +1687,35 @@ static void set_all_signals(void (*handler)(int))
 }
 
 /*
+ * In a child, once it runs as the user: no capability left. A change of
+ * ids clears them only when it leaves uid 0: a host that is not root but
+ * holds CAP_SETUID as an ambient capability, or a root host with
+ * SECBIT_NO_SETUID_FIXUP, keeps them through setresuid. 0 or -errno.
+ */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = {
+	    .version = _LINUX_CAPABILITY_VERSION_3};
+	/* now zeroed too: valgrind takes capget to fill only the first set */
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0}},
+				      now[_LINUX_CAPABILITY_U32S_3] = {{0}};
+
+	if (syscall(SYS_capset, &h, none) < 0 ||
+	    syscall(SYS_capget, &h, now) < 0)
+		return -errno;
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (now[i].permitted || now[i].effective || now[i].inheritable)
+			return -EPERM;
+	/* with none permitted, none can be ambient; asked all the same */
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) > 0)
+			return -EPERM;
+	return 0;
+}
+
+/*
  * In a child: the user's ids, all of them, with these supplementary
- * groups, checked. 0 or -errno.
+ * groups, and no capability, checked. 0 or -errno.
  */
 static int become_user_fully(const struct passwd *pw, const gid_t *groups,
 			     int ngroups)
@@ -1695,6 +1723,10 @@ static int become_user_fully(const struct passwd *pw, const gid_t *groups,
 	uid_t r, e, s;
 	gid_t gr, ge, gs;
 
+	/* EINVAL: a kernel before 4.3 has no ambient set to clear */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return -errno;
 	if (setgroups((size_t)ngroups, groups) < 0 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
@@ -1703,7 +1735,7 @@ static int become_user_fully(const struct passwd *pw, const gid_t *groups,
 	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
 	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
 		return -EPERM;
-	return 0;
+	return drop_capabilities();
 }
 
 /*

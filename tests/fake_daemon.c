@@ -133,6 +133,21 @@ static void record_parent(FILE *f)
 	g_free(comm);
 }
 
+/* The capability sets, as /proc says them ("CapPrm:\t0000..."). */
+static void record_capabilities(FILE *f)
+{
+	gchar *status = NULL, **lines;
+
+	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+		return;
+	lines = g_strsplit(status, "\n", -1);
+	for (gchar **l = lines; *l; l++)
+		if (g_str_has_prefix(*l, "Cap"))
+			fprintf(f, "%s\n", *l);
+	g_strfreev(lines);
+	g_free(status);
+}
+
 static void record_ids(FILE *f)
 {
 	uid_t r, e, s;
@@ -151,6 +166,7 @@ static void record_ids(FILE *f)
 	fprintf(f, "\nsid %d\npgid %d\ncwd %s\numask %03o\n", (int)getsid(0),
 		(int)getpgrp(), getcwd(cwd, sizeof(cwd)), (unsigned int)mask);
 	record_parent(f);
+	record_capabilities(f);
 }
 
 /*

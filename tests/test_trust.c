@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -274,6 +275,65 @@ capabilities_are_as_the_host_had_them_after_a_daemon_start(void **state)
 	assert_true(fake_daemon_ran(&t_alice));
 }
 
+/*
+ * In a child: a host that is not root but holds CAP_SETUID and
+ * CAP_SETGID, permitted, effective, inheritable and ambient (a hardened
+ * login service), as bob; then alice's login. Its exit code: 0 when the
+ * login succeeded.
+ */
+static void login_by_a_capable_service(void)
+{
+	struct caps c = {.header = {.version = _LINUX_CAPABILITY_VERSION_3}};
+	const uint32_t both = 1U << CAP_SETUID | 1U << CAP_SETGID;
+
+	if (prctl(PR_SET_KEEPCAPS, 1) < 0 ||
+	    setresgid(t_bob.gid, t_bob.gid, t_bob.gid) < 0 ||
+	    setresuid(t_bob.uid, t_bob.uid, t_bob.uid) < 0)
+		_exit(2);
+	c.data[0].permitted = c.data[0].effective = c.data[0].inheritable =
+	    both;
+	if (syscall(SYS_capset, &c.header, c.data) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0) <
+		0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETGID, 0, 0) < 0)
+		_exit(3);
+	_exit(t_login("login", "alice", "hunter2", NULL) == PAM_SUCCESS ? 0
+									: 1);
+}
+
+/*
+ * Such a host starts alice's daemon: it runs with her ids and no
+ * capability at all, though a change of ids that does not leave uid 0
+ * clears none.
+ */
+static void
+daemon_started_by_a_host_with_ambient_capabilities_has_none(void **state)
+{
+	int status = -1;
+	gchar *rec;
+	pid_t pid;
+
+	(void)state;
+	stack("auto_start=fork daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+
+	pid = fork();
+	if (pid == 0)
+		login_by_a_capable_service();
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	rec = started_daemon_record(&t_alice);
+	assert_has(rec, ids_line(&t_alice));
+	assert_has(rec, "CapPrm:\t0000000000000000\n");
+	assert_has(rec, "CapEff:\t0000000000000000\n");
+	assert_has(rec, "CapInh:\t0000000000000000\n");
+	assert_has(rec, "CapAmb:\t0000000000000000\n");
+	g_free(rec);
+}
+
 /* ---- the daemon's process ---- */
 
 /*
@@ -437,6 +497,7 @@ const struct CMUnitTest trust_tests[] = {
     T(bidi_and_c1_controls_in_a_socket_path_are_escaped),
     T(capabilities_are_as_the_host_had_them_after_a_delivery),
     TD(capabilities_are_as_the_host_had_them_after_a_daemon_start),
+    TD(daemon_started_by_a_host_with_ambient_capabilities_has_none),
     TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2),
     TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password),
     TD(daemon_gets_umask_077_from_a_host_with_umask_000),
