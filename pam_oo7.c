@@ -322,14 +322,46 @@ static size_t utf8_char(const unsigned char *s, uint32_t *cp)
 }
 
 /*
- * Characters that would let text from outside forge or hide log lines: C0
- * and C1 controls, DEL, the backslash of our own escapes, and the bidi
- * embeddings, overrides and isolates that reorder what a reader sees.
+ * Characters that a reader does not see as what they are: Unicode's
+ * format characters (Cf: direction marks, embeddings, overrides and
+ * isolates that reorder a line, zero-width ones, the BOM, tag characters),
+ * the line and paragraph separators (Zl, Zp), noncharacters and private
+ * use. Unicode 15's ranges; unassigned code points pass.
+ */
+static bool hidden_char(uint32_t cp)
+{
+	static const uint32_t ranges[][2] = {
+	    {0x00ad, 0x00ad},	{0x0600, 0x0605},   {0x061c, 0x061c},
+	    {0x06dd, 0x06dd},	{0x070f, 0x070f},   {0x0890, 0x0891},
+	    {0x08e2, 0x08e2},	{0x180e, 0x180e},   {0x200b, 0x200f},
+	    {0x2028, 0x202e},	{0x2060, 0x2064},   {0x2066, 0x206f},
+	    {0xe000, 0xf8ff},	{0xfdd0, 0xfdef},   {0xfeff, 0xfeff},
+	    {0xfff9, 0xfffb},	{0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+	    {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a},
+	    {0xe0001, 0xe0001}, {0xe0020, 0xe007f}, {0xf0000, 0x10ffff},
+	};
+
+	if ((cp & 0xfffe) == 0xfffe) /* U+FFFE, U+FFFF of every plane */
+		return true;
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+		if (cp >= ranges[i][0] && cp <= ranges[i][1])
+			return true;
+	return false;
+}
+
+/* C0 and C1 controls and DEL (Cc). */
+static bool control_char(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/*
+ * Characters that would let text from outside forge or hide log lines:
+ * controls, hidden characters, and the backslash of our own escapes.
  */
 static bool unsafe_in_log(uint32_t cp)
 {
-	return cp < 0x20 || cp == '\\' || (cp >= 0x7f && cp <= 0x9f) ||
-	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+	return control_char(cp) || hidden_char(cp) || cp == '\\';
 }
 
 /* Copies s to out (4 * strlen(s) + 1 bytes), each unsafe byte as \xNN. */
@@ -574,9 +606,9 @@ static bool service_wanted(pam_handle_t *pamh, const struct oo7_opts *o)
 /* ---- user ---- */
 
 /*
- * Strict UTF-8, as a D-Bus or GVariant string must be, and no control
- * character: the daemon would refuse the one, and the other has no place in
- * a name.
+ * Strict UTF-8, as a D-Bus or GVariant string must be, and no control or
+ * hidden character: the daemon would refuse the one, and the other has no
+ * place in a name.
  */
 static bool valid_user_name(const char *s)
 {
@@ -586,7 +618,7 @@ static bool valid_user_name(const char *s)
 
 	for (; *p; p += n) {
 		n = utf8_char(p, &cp);
-		if (!n || cp < 0x20 || cp == 0x7f)
+		if (!n || control_char(cp) || hidden_char(cp))
 			return false;
 	}
 	return true;
@@ -610,7 +642,7 @@ static int get_user(pam_handle_t *pamh, const char **user,
 	if (!valid_user_name(item)) {
 		oo7_log(pamh, LOG_WARNING,
 			"User name is not valid UTF-8 or holds a control "
-			"character; nothing sent");
+			"or hidden character; nothing sent");
 		return -EINVAL;
 	}
 	*pw = pam_modutil_getpwnam(pamh, *user);

@@ -191,6 +191,74 @@ static void escape_sequence_in_a_daemon_message_is_escaped(void **state)
 	assert_null(strchr(t_logs(), '\x1b'));
 }
 
+/*
+ * Characters that split a line or hide text in a log viewer, though no
+ * control byte: U+2028 and U+2029 (line and paragraph separators),
+ * U+200E, U+200F and U+061C (direction marks), U+200B (zero width space),
+ * U+FEFF (the BOM) and U+E0041 (a tag character), each in UTF-8, and how
+ * the log must show it.
+ */
+static const char *const hidden[][2] = {
+    {"\xe2\x80\xa8", "\\xe2\\x80\\xa8"}, {"\xe2\x80\xa9", "\\xe2\\x80\\xa9"},
+    {"\xe2\x80\x8e", "\\xe2\\x80\\x8e"}, {"\xe2\x80\x8f", "\\xe2\\x80\\x8f"},
+    {"\xd8\x9c", "\\xd8\\x9c"},	       {"\xe2\x80\x8b", "\\xe2\\x80\\x8b"},
+    {"\xef\xbb\xbf", "\\xef\\xbb\\xbf"}, {"\xf3\xa0\x81\x81", "\\xf3\\xa0\\x81\\x81"},
+};
+
+/* A daemon's refusal that holds each of them reaches the log escaped. */
+static void hidden_characters_in_a_daemon_message_are_escaped(void **state)
+{
+	uint8_t reply[256];
+	GString *msg = g_string_new("wrong"), *shown = g_string_new("wrong");
+	size_t len;
+	uint32_t n;
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(hidden); i++) {
+		g_string_append_printf(msg, "%s%zu", hidden[i][0], i);
+		g_string_append_printf(shown, "%s%zu", hidden[i][1], i);
+	}
+	len = reply_encode(reply + 4, sizeof(reply) - 4, false, false,
+			   msg->str);
+	n = (uint32_t)len;
+	memcpy(reply, &n, 4);
+	stack("encoding=dbus");
+	t_listen(L(alice_socket(), &t_alice, &t_alice, 0600,
+		   .behaviour = LISTENER_RAW_REPLY, .raw_reply = reply,
+		   .raw_reply_len = 4 + len));
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	assert_logged(textf("The daemon could not unlock: %s", shown->str));
+	for (size_t i = 0; i < N_ELEMS(hidden); i++)
+		assert_null(strstr(t_logs(), hidden[i][0]));
+	g_string_free(msg, TRUE);
+	g_string_free(shown, TRUE);
+}
+
+/* The same characters in OO7_PAM_SOCKET, logged with debug. */
+static void hidden_characters_in_oo7_pam_socket_are_escaped(void **state)
+{
+	GString *path = g_string_new("/run/oo7-"), *shown = g_string_new("");
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(hidden); i++) {
+		g_string_append(path, hidden[i][0]);
+		g_string_append(shown, hidden[i][1]);
+	}
+	stack("debug");
+	setenv("OO7_PAM_SOCKET", path->str, 1);
+
+	t_login("login", "alice", "hunter2", NULL);
+
+	unsetenv("OO7_PAM_SOCKET");
+	assert_logged(textf("/run/oo7-%s", shown->str));
+	for (size_t i = 0; i < N_ELEMS(hidden); i++)
+		assert_null(strstr(t_logs(), hidden[i][0]));
+	g_string_free(path, TRUE);
+	g_string_free(shown, TRUE);
+}
+
 /* U+202E turns the rest of a line around; U+0085 is a C1 newline. */
 static void bidi_and_c1_controls_in_a_socket_path_are_escaped(void **state)
 {
@@ -493,6 +561,8 @@ const struct CMUnitTest trust_tests[] = {
     T(failed_second_auth_for_bob_leaves_him_nothing),
     T(session_for_the_same_user_delivers),
     T(newline_in_oo7_pam_socket_forges_no_log_line),
+    T(hidden_characters_in_a_daemon_message_are_escaped),
+    T(hidden_characters_in_oo7_pam_socket_are_escaped),
     T(escape_sequence_in_a_daemon_message_is_escaped),
     T(bidi_and_c1_controls_in_a_socket_path_are_escaped),
     T(capabilities_are_as_the_host_had_them_after_a_delivery),

@@ -278,7 +278,7 @@ static void non_utf8_user_name_sends_nothing(void **state)
 
 	assert_no_frame();
 	assert_logged("User name is not valid UTF-8 or holds a control "
-		      "character; nothing sent");
+		      "or hidden character; nothing sent");
 }
 
 /* The user name goes on the wire, never into a path: odd ones are safe. */
@@ -319,7 +319,20 @@ static void user_name_with_a_newline_sends_and_logs_nothing_of_it(void **state)
 	t_login("login", "eve\nFAKE LINE", "hunter2", NULL);
 
 	assert_no_frame();
-	assert_logged("holds a control character; nothing sent");
+	assert_logged("holds a control or hidden character; nothing sent");
+	assert_not_logged("FAKE LINE");
+}
+
+/* U+2028 ends a line in log viewers, though it is no control byte. */
+static void user_name_with_a_line_separator_sends_nothing(void **state)
+{
+	(void)state;
+	stack_default();
+
+	t_login("login", "eve\xe2\x80\xa8" "FAKE LINE", "hunter2", NULL);
+
+	assert_no_frame();
+	assert_logged("holds a control or hidden character; nothing sent");
 	assert_not_logged("FAKE LINE");
 }
 
@@ -676,6 +689,7 @@ const struct CMUnitTest wire_tests[] = {
     T(user_name_with_a_slash_is_sent_intact),
     T(user_name_dotdot_is_sent_intact),
     T(user_name_with_a_newline_sends_and_logs_nothing_of_it),
+    T(user_name_with_a_line_separator_sends_nothing),
     T(gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes),
     T(oo7_06_acts_on_a_dbus_frame_and_closes_with_no_reply),
     T(oo7_06_drops_a_gvariant_frame_with_no_reply),
