@@ -102,6 +102,8 @@
 #define OO7_VERSION_KEY "pam_oo7_version_logged"
 
 #define OO7_STASH_KEY "pam_oo7_authtok"
+/* Set once a copy kept for another user was wiped: no start follows. */
+#define OO7_REFUSED_KEY "pam_oo7_refused"
 #define OO7_ENV_SOCKET "OO7_PAM_SOCKET"
 #define OO7_TIMEOUT_DEFAULT_MS 2000U
 #define OO7_TIMEOUT_MAX_MS 60000U
@@ -760,7 +762,8 @@ static enum oo7_kept kept_for(pam_handle_t *pamh, const struct oo7_request *req,
 
 /*
  * What was kept for another uid (sudo -i -u, doas, a greeter that maps
- * names: PAM_USER changed after auth) goes to no one: wiped at once.
+ * names: PAM_USER changed after auth) goes to no one: wiped at once. The
+ * handle remembers it, so that a session that follows starts nothing.
  */
 static void refuse_kept(pam_handle_t *pamh, const struct oo7_request *req,
 			const struct oo7_stash *kept)
@@ -771,6 +774,16 @@ static void refuse_kept(pam_handle_t *pamh, const struct oo7_request *req,
 		kept->user, (unsigned int)kept->uid, req->user,
 		(unsigned int)req->pw->pw_uid);
 	drop_stash(pamh);
+	pam_set_data(pamh, OO7_REFUSED_KEY, (void *)OO7_REFUSED_KEY, NULL);
+}
+
+/* Whether a copy kept on this handle was refused: another user's. */
+static bool kept_was_refused(pam_handle_t *pamh)
+{
+	const void *refused = NULL;
+
+	return pam_get_data(pamh, OO7_REFUSED_KEY, &refused) == PAM_SUCCESS &&
+	       refused;
 }
 
 /* ---- frame ---- */
@@ -2931,6 +2944,8 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 		refuse_kept(pamh, &req, kept);
 		return;
 	}
+	if (!kept && kept_was_refused(pamh))
+		return; /* another user's password was wiped at setcred */
 	if (!kept)
 		debug_log(pamh, o,
 			  "No password kept by auth (none was typed, or auth "
@@ -2964,20 +2979,30 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 }
 
 /*
- * setcred(PAM_REFRESH_CRED or PAM_REINITIALIZE_CRED), as screen lockers
- * call it after auth: what auth kept, to a daemon that runs, then wiped.
+ * setcred: what auth kept for another uid (PAM_USER changed since: sudo -i
+ * -u, doas, a greeter that maps names) is wiped now, not at pam_end. With
+ * PAM_REFRESH_CRED or PAM_REINITIALIZE_CRED (screen lockers, after auth),
+ * what was kept for the user goes to a daemon that runs, then is wiped.
  * None is started here. With no daemon the copy stays for a session: sudo
  * calls setcred(PAM_REINITIALIZE_CRED) before it opens one, where
- * auto_start may start the daemon with it. What was kept for another user
- * is left to the session, which refuses it.
+ * auto_start may start the daemon with it.
  */
-static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
+static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o,
+			    int flags)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
 	const struct oo7_stash *kept;
+	const void *data = NULL;
 
-	if (get_user(pamh, &req.user, &req.pw) < 0 ||
-	    kept_for(pamh, &req, &kept) != OO7_KEPT_MINE)
+	/* nothing kept, no user to look up: setcred runs at every login */
+	if (pam_get_data(pamh, OO7_STASH_KEY, &data) != PAM_SUCCESS || !data ||
+	    get_user(pamh, &req.user, &req.pw) < 0)
+		return;
+	if (kept_for(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
+		refuse_kept(pamh, &req, kept);
+		return;
+	}
+	if (!(flags & (PAM_REFRESH_CRED | PAM_REINITIALIZE_CRED)))
 		return;
 	kept_request(kept, &req);
 	if (send_kept(pamh, o, &req, NULL, deadline_of(o)) == OO7_NO_DAEMON)
@@ -3069,6 +3094,7 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	parse_opts(pamh, argc, argv, &o);
 	/* A retry on the same handle must never carry an older password. */
 	drop_stash(pamh);
+	pam_set_data(pamh, OO7_REFUSED_KEY, NULL, NULL);
 	if (service_wanted(pamh, &o) && keep_authtok(pamh) == 0)
 		debug_log(pamh, &o, "Kept the password for the session");
 	return PAM_IGNORE;
@@ -3078,7 +3104,8 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
  * PAM_REFRESH_CRED, PAM_REINITIALIZE_CRED (screen lockers): the kept
  * password to a running daemon, then wiped (kept for a session when no
  * daemon runs). PAM_DELETE_CRED: wiped.
- * PAM_ESTABLISH_CRED: kept for the session. Returns PAM_IGNORE.
+ * PAM_ESTABLISH_CRED: kept for the session. Whatever the flag, a copy kept
+ * for another user is wiped. Returns PAM_IGNORE.
  */
 OO7_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
 			      const char **argv)
@@ -3086,12 +3113,10 @@ OO7_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
 	struct oo7_opts o;
 
 	parse_opts(pamh, argc, argv, &o);
-	if (flags & (PAM_REFRESH_CRED | PAM_REINITIALIZE_CRED)) {
-		if (service_wanted(pamh, &o))
-			refresh_keyring(pamh, &o);
-	} else if (flags & PAM_DELETE_CRED) {
+	if (flags & PAM_DELETE_CRED)
 		drop_stash(pamh);
-	}
+	else if (service_wanted(pamh, &o))
+		refresh_keyring(pamh, &o, flags);
 	return PAM_IGNORE;
 }
 

@@ -293,6 +293,41 @@ static void password_does_not_linger_after_pam_end(void **state)
 	free(pw3);
 }
 
+/*
+ * alice's password, kept by auth, once PAM_USER names bob (as sudo -i -u
+ * and doas do before setcred and the session): the next hook that sees it,
+ * setcred here, wipes it, long before pam_end; the log says so.
+ */
+static void copy_kept_for_another_user_is_wiped_at_setcred(void **state)
+{
+	enum { LEN = 3000, FROM = 1000, PART = 64 };
+	static const uint8_t mask = 0x5a;
+	uint8_t masked[PART];
+	char *pw = malloc(LEN + 1);
+	const char *login[] = {pw, NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	for (size_t i = 0; i < LEN; i++)
+		pw[i] = (char)('A' + (i * 11 + 5) % 26);
+	pw[LEN] = '\0';
+	stack_default();
+	pamh = t_pam_start("login", "alice", login);
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+
+	pam_setcred(pamh, PAM_ESTABLISH_CRED);
+
+	for (size_t i = 0; i < PART; i++)
+		masked[i] = (uint8_t)pw[FROM + i] ^ mask;
+	explicit_bzero(pw, LEN);
+	assert_false(memory_holds(masked, PART, mask));
+	assert_logged("The password was kept for alice (uid 61001), not for "
+		      "bob (uid 61002): wiped, nothing sent, nothing started");
+	pam_end(pamh, PAM_SUCCESS);
+	free(pw);
+}
+
 /* ---- what each hook returns, read through libpam's own control flags ---- */
 
 /* auth says PAM_IGNORE: if it said anything else, pam_deny would run. */
@@ -466,6 +501,7 @@ const struct CMUnitTest host_tests[] = {
     T(session_uses_the_kept_password_once),
     T(chauthtok_without_old_password_sends_nothing),
     T(password_does_not_linger_after_pam_end),
+    T(copy_kept_for_another_user_is_wiped_at_setcred),
     T(auth_and_setcred_return_ignore),
     T(session_and_password_return_success_with_no_daemon),
     T(session_and_password_return_success_when_the_daemon_refuses),
