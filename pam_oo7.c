@@ -129,6 +129,12 @@
 #define OO7_UNIT "oo7-daemon.service"
 #define OO7_MANAGER_PATH "/org/freedesktop/systemd1"
 #define OO7_MANAGER_IFACE "org.freedesktop.systemd1.Manager"
+/*
+ * An oo7-daemon younger than this that owns its bus name but has no socket
+ * yet is starting (0.6 binds it after taking the name); an older one is
+ * 0.6 that has unlinked its socket after one connection.
+ */
+#define OO7_YOUNG_OWNER_S 2U
 /* Below it, system users: shadow's default when login.defs says nothing. */
 #define OO7_UID_MIN_DEFAULT 1000U
 /* Bounds of what we write to and read from the bus. */
@@ -1489,6 +1495,13 @@ static enum oo7_result send_request(pam_handle_t *pamh,
 		r = deliver_in(pamh, o, req, &first);
 	if (r == OO7_UNREAD && second.fd >= 0)
 		r = deliver_in(pamh, o, req, &second);
+	else if (r == OO7_UNREAD && o->encoding == OO7_ENC_AUTO) {
+		/* a daemon that reads GVariant replies: this one dropped it */
+		oo7_log(pamh, LOG_WARNING,
+			"The daemon closed without reading the request, and "
+			"no second connection could be made");
+		r = OO7_FAILED;
+	}
 	if (second.fd >= 0)
 		close(second.fd);
 	return r == OO7_UNREAD ? OO7_SENT : r;
@@ -1854,7 +1867,9 @@ static bool child_gone(struct oo7_child *ch)
 	}
 	if (r == 0 && si.si_pid == 0)
 		return false;
-	ch->pid = -1;
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
+	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
 	return true;
 }
 
@@ -1894,6 +1909,7 @@ static bool end_child(struct oo7_child *ch, uint64_t deadline)
 		signal_child(ch, SIGKILL);
 		wait_child(ch, now_ns() + OO7_KILL_WAIT_NS);
 	}
+	/* gone, or left unreaped (no pidfd, and it outlived the margin) */
 	if (ch->pidfd >= 0)
 		close(ch->pidfd);
 	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
@@ -2566,20 +2582,23 @@ static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 }
 
 /*
- * The user's session bus: $XDG_RUNTIME_DIR/bus from the PAM environment,
- * else /run/user/UID/bus; a socket that the user owns. 0 or -errno.
+ * A socket of the user's session in their runtime folder, leaf "bus" (the
+ * session bus) or "systemd/private" (the service manager's):
+ * $XDG_RUNTIME_DIR/leaf from the PAM environment, else /run/user/UID/leaf;
+ * a socket that the user owns. 0 or -errno.
  */
-static int find_bus(pam_handle_t *pamh, const struct passwd *pw, char *path)
+static int find_runtime_socket(pam_handle_t *pamh, const struct passwd *pw,
+			       const char *leaf, char *path)
 {
 	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
 	struct stat st;
 	int r = -ENOENT;
 
 	if (xdg && xdg[0] == '/')
-		r = look_up(path, &st, "%s/bus", xdg);
+		r = look_up(path, &st, "%s/%s", xdg, leaf);
 	if (r < 0)
-		r = look_up(path, &st, "/run/user/%u/bus",
-			    (unsigned int)pw->pw_uid);
+		r = look_up(path, &st, "/run/user/%u/%s",
+			    (unsigned int)pw->pw_uid, leaf);
 	if (r == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != pw->pw_uid))
 		r = -EPERM;
 	return r;
@@ -2594,8 +2613,15 @@ static void bus_child(const struct passwd *pw, const char *path,
 {
 	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
 	struct oo7_bus_answer a = {.result = OO7_BUS_NONE};
+	int null;
 
+	/* the host's memory is here, the kept password with it: no ptrace */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (out != 3 && dup2(out, 3) != 3)
+		_exit(1);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1 ||
+	    dup2(null, 2) != 2)
 		_exit(1);
 	close_fds_from(4, 0);
 	if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
@@ -2621,7 +2647,7 @@ static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
 	size_t got = 0;
 
 	*a = (struct oo7_bus_answer){.result = OO7_BUS_NONE};
-	if (find_bus(pamh, pw, path) < 0 ||
+	if (find_runtime_socket(pamh, pw, "bus", path) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return OO7_BUS_NONE;
 	r = fork_child(&ch, sv[1], sv[0]);
@@ -2637,6 +2663,38 @@ static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
 		*a = (struct oo7_bus_answer){.result = OO7_BUS_FAILED};
 	a->owner[sizeof(a->owner) - 1] = a->error[sizeof(a->error) - 1] = 0;
 	return a->result;
+}
+
+/*
+ * Whether process pid started less than OO7_YOUNG_OWNER_S ago, from its
+ * start time in /proc (field 22, in clock ticks since boot).
+ */
+static bool started_lately(uint32_t pid)
+{
+	char path[32], stat[512], *p;
+	unsigned long long start = 0;
+	struct timespec boot;
+	ssize_t n = -1;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+	}
+	if (n <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		return false;
+	stat[n] = '\0';
+	/* the name, in parentheses, may hold spaces: count from its end */
+	p = strrchr(stat, ')');
+	for (field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &start) != 1)
+		return false;
+	return (unsigned long long)boot.tv_sec <
+	       start / (unsigned long long)sysconf(_SC_CLK_TCK) +
+		   OO7_YOUNG_OWNER_S;
 }
 
 /* The owner's command name from /proc, or "?"; into comm (16 bytes). */
@@ -2670,10 +2728,16 @@ static enum oo7_bus_result judge_owner(pam_handle_t *pamh,
 	char comm[16];
 
 	comm_of(a->owner_pid, comm, sizeof(comm));
-	if (!strcmp(comm, "oo7-daemon")) {
+	if (!strcmp(comm, "oo7-daemon") && started_lately(a->owner_pid)) {
 		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
 			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
 		return OO7_BUS_STARTING;
+	}
+	if (!strcmp(comm, "oo7-daemon")) {
+		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no "
+			  "socket: oo7 0.6 unlinks it once it has served a "
+			  "connection", a->owner_pid, OO7_BUS_SECRETS);
+		return OO7_BUS_OWNED;
 	}
 	oo7_log(pamh, LOG_WARNING,
 		"Another Secret Service owns %s on the session bus of %s (%s, "
@@ -2808,6 +2872,25 @@ static bool may_start(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
+ * No service manager on the bus, but one runs: its private socket is
+ * there. At a first login it joins the session bus only once the bus runs
+ * (the bus is socket-activated, maybe by our own call), and then starts
+ * what default.target wants, oo7-daemon.service with it: a daemon forked
+ * now would be a second one.
+ */
+static bool manager_joins_the_bus(pam_handle_t *pamh, const struct oo7_opts *o,
+				  const struct passwd *pw)
+{
+	char path[OO7_SUN_PATH_MAX];
+
+	if (find_runtime_socket(pamh, pw, "systemd/private", path) < 0)
+		return false;
+	debug_log(pamh, o, "The service manager of %s is not on its bus yet: "
+		  "waiting for the daemon it starts", pw->pw_name);
+	return true;
+}
+
+/*
  * Has a daemon brought up when none answers: the user's service manager
  * asked to start oo7-daemon.service (or, with OO7_ASK_STATE, only seen to
  * be starting it), else forked here when the route allows; a start only
@@ -2825,15 +2908,19 @@ static enum oo7_up bring_up(pam_handle_t *pamh, const struct oo7_opts *o,
 		switch (ask_manager(pamh, o, st->pw, ask, deadline)) {
 		case OO7_BUS_STARTING:
 			return OO7_UP_MANAGER;
-		case OO7_BUS_NONE:
 		case OO7_BUS_NO_MANAGER:
+			if (manager_joins_the_bus(pamh, o, st->pw))
+				return OO7_UP_MANAGER;
+			break;
+		case OO7_BUS_NONE:
 		case OO7_BUS_NO_UNIT:
 			break;
 		default:
 			return OO7_UP_NONE;
 		}
 	}
-	if (ask != OO7_ASK_START || o->route == OO7_ROUTE_BUS)
+	if (ask != OO7_ASK_START || o->route == OO7_ROUTE_BUS ||
+	    !time_left(deadline))
 		return OO7_UP_NONE;
 	return fork_start(pamh, o, st, deadline) == 0 ? OO7_UP_FORKED
 						      : OO7_UP_NONE;

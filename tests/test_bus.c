@@ -746,6 +746,93 @@ static void auto_start_joins_a_unit_being_started(void **state)
 	manager_starting_the_unit_gets_the_unlock("auto_start timeout=2000");
 }
 
+/* The stand-in daemon under oo7-daemon's own name, as /proc shows it. */
+#define DAEMON_NAMED_LIKE_OO7 FAKE_DAEMON_DIR "/oo7-daemon"
+
+/* pid's age in seconds, from its start time in /proc (clock ticks). */
+static double age_of(pid_t pid)
+{
+	gchar *stat = read_text(textf("/proc/%d/stat", (int)pid));
+	const char *p = strrchr(stat, ')');
+	unsigned long long start = 0;
+	struct timespec boot;
+
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, " %llu", &start), 1);
+	g_free(stat);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	return (double)boot.tv_sec + boot.tv_nsec / 1e9 -
+	       (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * oo7 0.6, started by the manager, owns org.freedesktop.secrets and has
+ * unlinked its socket after the first login's unlock. A later login finds
+ * no socket and the name owned by oo7-daemon, running for seconds: it
+ * waits for nothing, and starts nothing.
+ */
+static void running_0_6_without_its_socket_costs_a_login_no_wait(void **state)
+{
+	struct timespec t0;
+	pid_t daemon;
+
+	(void)state;
+	stack("debug auto_start timeout=2000");
+	keyring_create(&t_alice, "hunter2", true);
+	generation_of_the_daemon(&t_alice, OO7_06);
+	assert_true(copy_program(FAKE_DAEMON, DAEMON_NAMED_LIKE_OO7));
+	bus_start(NULL);
+	keep_kid(fake_manager_start(DAEMON_NAMED_LIKE_OO7, NULL));
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+	assert_keyring(&t_alice, "hunter2", false);
+	daemon = fake_daemon_pid(&t_alice);
+	assert_true(daemon > 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (age_of(daemon) < 3 && elapsed_ms(&t0) < 10000)
+		poll(NULL, 0, 100); /* the daemon grows older than a start */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	print_message("second login with 0.6 running: %.1f ms\n",
+		      elapsed_ms(&t0));
+	assert_true(elapsed_ms(&t0) < 1000);
+	assert_logged("but has no socket: oo7 0.6 unlinks it");
+	assert_int_equal(fake_daemons_of(&t_alice), 1);
+	unlink(DAEMON_NAMED_LIKE_OO7);
+}
+
+/*
+ * The first login of a boot: the user's manager runs (its private socket
+ * is there) but is not on the session bus yet. The module forks no daemon
+ * of its own, which would be a second one once the manager starts the
+ * unit, and waits at most the timeout.
+ */
+static void manager_not_on_the_bus_yet_gets_no_second_daemon(void **state)
+{
+	struct timespec t0;
+
+	(void)state;
+	stack("debug auto_start timeout=500 daemon=%s", FAKE_DAEMON);
+	bus_start(NULL);
+	t_mkdir(runtime_path(&t_alice, "systemd"), t_alice.uid, t_alice.gid,
+		0755);
+	t_listen(L(runtime_path(&t_alice, "systemd/private"), &t_alice,
+		   &t_alice, 0600));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
+			 PAM_SUCCESS);
+
+	assert_true(elapsed_ms(&t0) < 500 + 1000);
+	assert_logged("is not on its bus yet");
+	assert_false(fake_daemon_ran(&t_alice));
+}
+
 /*
  * A bus that stops the module's child, which runs as the user, whatever the
  * host does with SIGCHLD: the login returns within the timeout and a
@@ -1082,6 +1169,8 @@ const struct CMUnitTest bus_tests[] = {
     TB(without_a_manager_the_fork_start_unlocks),
     TB(plain_session_line_waits_for_a_unit_being_started),
     TB(auto_start_joins_a_unit_being_started),
+    TB(running_0_6_without_its_socket_costs_a_login_no_wait),
+    TB(manager_not_on_the_bus_yet_gets_no_second_daemon),
     TB(bus_that_stops_its_caller_with_sigchld_default),
     TB(bus_that_stops_its_caller_with_sigchld_ignored),
     TB(bus_that_stops_its_caller_with_sigchld_handled),

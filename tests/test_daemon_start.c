@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -316,7 +317,55 @@ static void chauthtok_without_daemon_says_it_did_not_rekey(void **state)
 		      "try again");
 }
 
+/* A daemon whose #! interpreter is missing: its exec fails (ENOENT). */
+#define DAEMON_WITHOUT_INTERPRETER FAKE_DAEMON_DIR "/no-interpreter"
+
+/* A change with no daemon running, whose start fails or whose daemon exits. */
+static void change_whose_start_fails(void)
+{
+	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "newpw"),
+			 PAM_SUCCESS);
+}
+
+/*
+ * A change with no daemon running starts one for it; when that start
+ * fails, the host keeps no child (not even a zombie) and no descriptor.
+ */
+static void failed_start_for_a_change_leaves_no_child_nor_fd(void **state)
+{
+	(void)state;
+	assert_true(g_file_set_contents(DAEMON_WITHOUT_INTERPRETER,
+					"#!/nonexistent/interpreter\n", -1,
+					NULL));
+	assert_int_equal(chmod(DAEMON_WITHOUT_INTERPRETER, 0755), 0);
+	stack("daemon=%s", DAEMON_WITHOUT_INTERPRETER);
+	t_runtime_dir(&t_alice);
+
+	assert_host_unchanged_by(SIGCHLD_DEFAULT, change_whose_start_fails);
+
+	/* what the start said is not asserted: under valgrind a failed exec
+	 * ends the child before it can say why */
+	assert_logged("No oo7 daemon took the change");
+	unlink(DAEMON_WITHOUT_INTERPRETER);
+}
+
+/*
+ * A change with no daemon running: the one started for it exits before
+ * it binds its socket (as oo7-daemon does without a session bus). The host
+ * keeps no child and no descriptor (its pidfd).
+ */
+static void daemon_for_a_change_that_exits_leaves_no_child_nor_fd(void **state)
+{
+	(void)state;
+	stack("daemon=%s", fake_named("-fail"));
+	t_runtime_dir(&t_alice);
+
+	assert_host_unchanged_by(SIGCHLD_DEFAULT, change_whose_start_fails);
+}
+
 const struct CMUnitTest daemon_start_tests[] = {
+    TD(failed_start_for_a_change_leaves_no_child_nor_fd),
+    TD(daemon_for_a_change_that_exits_leaves_no_child_nor_fd),
     TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
     TD(host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start),
     TD(host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start),
