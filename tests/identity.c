@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * What the host holds around one login through the module (issue 9, items 2
- * and 3). It needs libc and libpam only, so that it builds for i386 as easily
- * as for the host (tests/identity.mk):
+ * What the host holds around one login through the module: its groups and
+ * its capabilities (README, "Security model"). It needs libc and libpam
+ * only, so that it builds for i386 as easily as for the host
+ * (tests/identity.mk):
  *
  *	identity MODULE FIXTURE
  *

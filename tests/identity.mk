@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The identity checks (identity.c, issue 9): what the host holds around a
+# The identity checks (identity.c): what the host holds around a
 # login through the module, for this machine's build and for i386, where
 # setgroups is a 16-bit call. A fragment for `include`; its paths are
 # absolute, so that it works from the top folder and from tests/ alike, and

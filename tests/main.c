@@ -2,9 +2,9 @@
 /*
  * pam_oo7 as a specification: each case drives the built module through
  * real libpam and reads what really crossed the socket, checked against
- * libdbus-1 and GLib and against the golden frames of WIRE.md. The cases
- * are in files by concern; they run here as one group, so that the run ends
- * with one summary.
+ * libdbus-1 and GLib and against the golden frames that zvariant makes.
+ * The cases are in files by concern; they run here as one group, so that
+ * the run ends with one summary.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>

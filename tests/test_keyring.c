@@ -4,7 +4,7 @@
  * a password change with no daemon running, a change that has to wait for
  * the session, a password set by root. The stand-in daemon (fake_daemon.c)
  * models the keyring as oo7-daemon 0.6 treats it (its password, locked or
- * not: ../shared/WIRE.md), and each case asserts on that state at its end,
+ * not: README, "Tests"), and each case asserts on that state at its end,
  * as well as on the frames that reached it.
  */
 #define _GNU_SOURCE

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * ssh (issue 12): Debian's real sshd, started by the test with UsePAM, on
+ * ssh: Debian's real sshd, started by the test with UsePAM, on
  * the stacks that the real pam-auth-update makes from the shipped profile,
  * and the real ssh client driven by sshpass, logging alice in with her
  * password and running id.

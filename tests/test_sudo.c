@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * A password belongs to the user who typed it (issue 9). Debian's real sudo
- * and doas, on the stacks that the real pam-auth-update makes from the
- * shipped profile, authenticate alice and then open the session for bob:
+ * A password belongs to the user who typed it (README, "Security model").
+ * Debian's real sudo and doas, on the stacks that the real pam-auth-update
+ * makes from the shipped profile, authenticate alice and then open the
+ * session for bob:
  * bob's daemon gets nothing of alice's, no daemon is started for bob with
  * it, and a password that is bob's (sudo's targetpw) still reaches bob.
  *
