@@ -46,12 +46,14 @@ MODULE = pam_oo7.so
 MAN_PAGE = build/pam_oo7.8
 
 # The pam-auth-update(8) profile: after pam_unix in auth and password (as
-# Additional modules, they run only once pam_unix has succeeded), and after
-# pam_systemd in session (same priority, sorted after it by name).
+# Additional modules, they run only once pam_unix has succeeded), and in
+# session after every profile of priority 0 or more (pam_systemd, and
+# pam_mkhomedir, which makes the home a started daemon runs in): a
+# priority below 0 sorts last, whatever the other profiles are named.
 define PAM_PROFILE
 Name: Unlock the oo7 keyrings with the login password (pam_oo7)
 Default: yes
-Priority: 0
+Priority: -1
 Auth-Type: Additional
 Auth:
 	optional	pam_oo7.so

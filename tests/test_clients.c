@@ -192,6 +192,32 @@ static void setuid_host_ignores_oo7_pam_socket_of_its_caller(void **state)
 	records_free(all, n);
 }
 
+/*
+ * pam_mkhomedir's profile enabled too (common with SSSD and AD), by the
+ * real pam-auth-update: the session line runs after pam_systemd and after
+ * pam_mkhomedir, so that a daemon started there has its home.
+ */
+static void session_line_follows_mkhomedir_and_systemd(void **state)
+{
+	gchar *session;
+
+	(void)state;
+	stacks_from_the_shipped_profile();
+
+	assert_int_equal(run("DEBIAN_FRONTEND=noninteractive "
+			     "pam-auth-update --enable mkhomedir"),
+			 0);
+
+	session = read_text("/etc/pam.d/common-session");
+	assert_has(session, "pam_mkhomedir.so");
+	assert_has(session, "pam_oo7.so auto_start");
+	assert_true(strstr(session, "pam_oo7.so") >
+		    strstr(session, "pam_mkhomedir.so"));
+	assert_true(strstr(session, "pam_oo7.so") >
+		    strstr(session, "pam_systemd.so"));
+	g_free(session);
+}
+
 const struct CMUnitTest clients_tests[] = {
     T(make_install_puts_exactly_the_module_man_page_and_profile),
     T(pamtester_through_pam_wrapper_delivers_both_frames),
@@ -200,5 +226,7 @@ const struct CMUnitTest clients_tests[] = {
     cmocka_unit_test_setup_teardown(
 	pam_auth_update_profile_places_the_module_and_logs_in, suite_setup,
 	private_mounts_teardown),
+    cmocka_unit_test_setup_teardown(session_line_follows_mkhomedir_and_systemd,
+				    suite_setup, private_mounts_teardown),
 };
 const size_t clients_tests_count = N_ELEMS(clients_tests);
