@@ -1250,11 +1250,12 @@ static enum oo7_result connect_result(pam_handle_t *pamh,
 
 /*
  * With the user's rights: finds the socket and checks it; when f is given,
- * connects, checks the peer and writes f (an empty f: connects only). The
- * write follows the connect at once, so that the daemon finds the frame waiting when it accepts: a
- * daemon that has to sleep again for it costs a wake-up, measured here at
- * 60 us. Returns OO7_SENT with c->fd set (with no frame: the socket is
- * there, and c->fd is -1), or another result with c->fd at -1.
+ * connects, checks the peer and writes f (an empty f: connects only). With
+ * a pinned encoding the write follows the connect at once, so that the
+ * daemon finds the frame waiting when it accepts: a daemon that has to
+ * sleep again for it costs a wake-up, measured here at 60 us. Returns
+ * OO7_SENT with c->fd set (with no frame: the socket is there, and c->fd
+ * is -1), or another result with c->fd at -1.
  */
 static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
 				   const struct passwd *pw,
@@ -1514,10 +1515,9 @@ static enum oo7_result send_request(pam_handle_t *pamh,
  */
 static enum oo7_result look_for_daemon(pam_handle_t *pamh,
 				       const struct oo7_opts *o,
-				       const struct passwd *pw,
-				       uint64_t deadline)
+				       const struct passwd *pw)
 {
-	struct oo7_conn c = {.fd = -1, .deadline = deadline};
+	struct oo7_conn c = {.fd = -1}; /* no connection: no deadline */
 
 	return open_daemon(pamh, o, pw, NULL, &c);
 }
@@ -2666,26 +2666,42 @@ static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
 }
 
 /*
+ * The start of /proc/PID/leaf into buf (size bytes, NUL-terminated).
+ * Returns its length, or 0 when there is none (pid 0: unknown).
+ */
+static size_t read_proc(uint32_t pid, const char *leaf, char *buf,
+			size_t size)
+{
+	char path[48];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, leaf);
+	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		n = read(fd, buf, size - 1);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/*
  * Whether process pid started less than OO7_YOUNG_OWNER_S ago, from its
  * start time in /proc (field 22, in clock ticks since boot).
  */
 static bool started_lately(uint32_t pid)
 {
-	char path[32], stat[512], *p;
+	char stat[512], *p;
 	unsigned long long start = 0;
 	struct timespec boot;
-	ssize_t n = -1;
-	int fd, field;
+	int field;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd >= 0) {
-		n = read(fd, stat, sizeof(stat) - 1);
-		close(fd);
-	}
-	if (n <= 0 || clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+	if (!read_proc(pid, "stat", stat, sizeof(stat)) ||
+	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
 		return false;
-	stat[n] = '\0';
 	/* the name, in parentheses, may hold spaces: count from its end */
 	p = strrchr(stat, ')');
 	for (field = 2; p && field < 22; field++)
@@ -2700,25 +2716,15 @@ static bool started_lately(uint32_t pid)
 /* The owner's command name from /proc, or "?"; into comm (16 bytes). */
 static void comm_of(uint32_t pid, char *comm, size_t size)
 {
-	char path[32];
-	ssize_t n = -1;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd >= 0) {
-		n = read(fd, comm, size - 1);
-		close(fd);
-	}
-	if (n <= 0)
-		n = snprintf(comm, size, "?");
-	comm[n] = '\0';
+	if (!read_proc(pid, "comm", comm, size))
+		snprintf(comm, size, "?");
 	comm[strcspn(comm, "\n")] = '\0';
 }
 
 /*
  * The owner of org.freedesktop.secrets: oo7-daemon on its way to its
- * socket (OO7_BUS_STARTING), or another Secret Service, logged.
+ * socket (OO7_BUS_STARTING), a 0.6 that has unlinked its socket, or
+ * another Secret Service, logged (both OO7_BUS_OWNED).
  */
 static enum oo7_bus_result judge_owner(pam_handle_t *pamh,
 				       const struct oo7_opts *o,
@@ -2728,22 +2734,22 @@ static enum oo7_bus_result judge_owner(pam_handle_t *pamh,
 	char comm[16];
 
 	comm_of(a->owner_pid, comm, sizeof(comm));
-	if (!strcmp(comm, "oo7-daemon") && started_lately(a->owner_pid)) {
+	if (strcmp(comm, "oo7-daemon")) {
+		oo7_log(pamh, LOG_WARNING,
+			"Another Secret Service owns %s on the session bus of "
+			"%s (%s, pid %u, %s): no oo7 daemon started",
+			OO7_BUS_SECRETS, pw->pw_name,
+			a->owner[0] ? a->owner : "?", a->owner_pid, comm);
+		return OO7_BUS_OWNED;
+	}
+	if (started_lately(a->owner_pid)) {
 		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
 			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
 		return OO7_BUS_STARTING;
 	}
-	if (!strcmp(comm, "oo7-daemon")) {
-		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no "
-			  "socket: oo7 0.6 unlinks it once it has served a "
-			  "connection", a->owner_pid, OO7_BUS_SECRETS);
-		return OO7_BUS_OWNED;
-	}
-	oo7_log(pamh, LOG_WARNING,
-		"Another Secret Service owns %s on the session bus of %s (%s, "
-		"pid %u, %s): no oo7 daemon started",
-		OO7_BUS_SECRETS, pw->pw_name, a->owner[0] ? a->owner : "?",
-		a->owner_pid, comm);
+	debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no socket: "
+		  "oo7 0.6 unlinks it once it has served a connection",
+		  a->owner_pid, OO7_BUS_SECRETS);
 	return OO7_BUS_OWNED;
 }
 
@@ -3044,7 +3050,7 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 		kept_request(kept, &req);
 		r = send_kept(pamh, o, &req, NULL, deadline);
 	} else {
-		r = look_for_daemon(pamh, o, req.pw, deadline);
+		r = look_for_daemon(pamh, o, req.pw);
 	}
 	st.pw = req.pw;
 	st.password = req.new;
