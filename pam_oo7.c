@@ -58,8 +58,9 @@
  *                   check_peer, send_frame, restore_creds
  *   bring_up     -> may_start, ask_manager -> ask_bus -> fork_child, (as
  *                   the user) bus_ask: GetNameOwner, StartUnit | GetUnit
- *                 | fork_start -> prepare_spawn, fork_lasting |
- *                   fork_for_this_call -> exec_daemon, report_start
+ *                 | fork_start -> prepare_spawn, fork_lasting
+ *                   (-> start_grandchild) | fork_for_this_call ->
+ *                   exec_daemon; report_start -> await_exec
  */
 
 #define _GNU_SOURCE
@@ -124,6 +125,8 @@
 #define OO7_CHILD_POLL_NS 1000000U
 /* A killed child is gone in microseconds; this is a margin, not a wait. */
 #define OO7_KILL_WAIT_NS 100000000U
+/* PF_FORKNOEXEC of the kernel's task flags: forked, never executed. */
+#define OO7_PF_FORKNOEXEC 0x40ULL
 /* The session bus: the Secret Service's name, and oo7's user unit. */
 #define OO7_BUS_SECRETS "org.freedesktop.secrets"
 #define OO7_UNIT "oo7-daemon.service"
@@ -1797,18 +1800,20 @@ static int become_user_fully(const struct passwd *pw, const gid_t *groups,
 }
 
 /*
- * In the grandchild, every signal blocked since before fork: ignore them all
- * (which drops what the host's process group was sent meanwhile), set up
- * the process, leave the host's session, then default handlers, an empty
- * mask, and exec. Never returns; a failure writes its errno to the parent.
+ * In the child that becomes the daemon, every signal blocked since before
+ * fork: ignore them all (which drops what the host's process group was
+ * sent meanwhile), set up the process, leave the host's session, then
+ * default handlers, an empty mask, and exec. Never returns; a failure
+ * writes its errno on status, which exec closes.
  */
-static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
+static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw,
+			int status)
 {
 	sigset_t none;
-	int status = lift_fd(sp->status_fd), err;
+	int lifted = lift_fd(status), err;
 
-	if (status < 0)
-		status = sp->status_fd;
+	if (lifted >= 0)
+		status = lifted;
 	set_all_signals(SIG_IGN);
 	umask(077);
 	err = setup_stdio(sp->stdin_fd);
@@ -1824,7 +1829,7 @@ static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw)
 		execve(sp->path, sp->argv, sp->env.v);
 		err = -errno;
 	}
-	err = -err;
+	err = err ? -err : EIO; /* 0 would read as a success */
 	if (write(status, &err, sizeof(err)) < 0)
 		_exit(126);
 	_exit(127);
@@ -1837,6 +1842,81 @@ static void block_signals(sigset_t *old)
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, old);
+}
+
+/* ---- /proc ---- */
+
+/*
+ * The start of /proc/PID/leaf into buf (size bytes, NUL-terminated).
+ * Returns its length, or 0 when there is none (pid 0: unknown). Safe
+ * after fork: the path is formatted by hand.
+ */
+static size_t read_proc(uint32_t pid, const char *leaf, char *buf,
+			size_t size)
+{
+	char path[48] = "/proc/", digits[10];
+	size_t at = strlen(path), n = 0;
+	ssize_t got = -1;
+	int fd;
+
+	for (uint32_t v = pid; v && n < sizeof(digits); v /= 10)
+		digits[n++] = (char)('0' + v % 10);
+	while (n)
+		path[at++] = digits[--n];
+	path[at++] = '/';
+	if (strlen(leaf) < sizeof(path) - at)
+		strcpy(path + at, leaf);
+	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		got = read(fd, buf, size - 1);
+		close(fd);
+	}
+	if (got < 0)
+		got = 0;
+	buf[got] = '\0';
+	return (size_t)got;
+}
+
+/*
+ * Field number field of /proc/PID/stat, as proc(5) counts them from 3 on,
+ * a decimal number. The name, field 2, is in parentheses and may hold
+ * spaces and parentheses itself: fields are counted from its last ')'.
+ * Safe after fork.
+ */
+static bool proc_stat_field(uint32_t pid, int field, unsigned long long *v)
+{
+	char stat[512], *p;
+
+	if (!read_proc(pid, "stat", stat, sizeof(stat)))
+		return false;
+	p = strrchr(stat, ')');
+	for (int f = 2; p && f < field; f++)
+		p = strchr(p + 1, ' ');
+	if (!p || p[1] < '0' || p[1] > '9')
+		return false;
+	for (*v = 0, p++; *p >= '0' && *p <= '9'; p++)
+		*v = *v * 10 + (unsigned long long)(*p - '0');
+	return true;
+}
+
+/*
+ * Whether our child pid, not reaped yet, ran its program. End of file on
+ * its close-on-exec status channel says that it did, or that it died
+ * before: killed by the user once it ran as the user, or by the kernel
+ * for want of memory. The kernel clears PF_FORKNOEXEC in the flags (field
+ * 9) at a successful exec only. Without /proc: whether it is still there.
+ * Safe after fork.
+ */
+static bool ran_its_program(pid_t pid)
+{
+	unsigned long long flags;
+	siginfo_t si = {.si_pid = 0};
+
+	if (proc_stat_field((uint32_t)pid, 9, &flags))
+		return !(flags & OO7_PF_FORKNOEXEC);
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+		   0 &&
+	       si.si_pid == 0;
 }
 
 /* ---- children ---- */
@@ -1952,27 +2032,67 @@ static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
 }
 
 /*
+ * The outcome of a start, from its status channel fd: an errno sent before
+ * the program ran, or end of file. For pid, our child, end of file is a
+ * success once it ran its program; with pid 0 (the intermediate child of a
+ * lasting start, which sends every outcome) it is a failure. 0 or -errno:
+ * -ETIMEDOUT past the deadline, -ESRCH for a process that ended before it
+ * ran the program. Safe after fork.
+ */
+static int await_exec(int fd, pid_t pid, uint64_t deadline)
+{
+	int err = 0, r;
+	size_t got;
+
+	r = recv_full(fd, (uint8_t *)&err, sizeof(err), &got, deadline);
+	if (r < 0)
+		return r;
+	if (got == sizeof(err))
+		return -err;
+	return pid > 0 && ran_its_program(pid) ? 0 : -ESRCH;
+}
+
+/*
+ * In the intermediate child of fork_lasting: forks the daemon, waits for
+ * its exec, and sends the outcome to our parent, a success included: the
+ * daemon will not be our parent's child, whose state it could read.
+ * Reaps a daemon that died before it ran, so that no zombie of it reaches
+ * a host that adopts orphans (PR_SET_CHILD_SUBREAPER). Never returns.
+ */
+static void start_grandchild(const struct oo7_spawn *sp,
+			     const struct passwd *pw, uint64_t deadline)
+{
+	struct oo7_child gc = {.pid = -1, .pidfd = -1};
+	int ends[2], err;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0 &&
+	    (gc.pid = fork()) == 0)
+		exec_daemon(sp, pw, ends[0]);
+	err = errno;
+	if (gc.pid > 0) {
+		close(ends[0]);
+		err = -await_exec(ends[1], gc.pid, deadline);
+	}
+	if (err == ESRCH)
+		wait_child(&gc, deadline);
+	if (write(sp->status_fd, &err, sizeof(err)) != sizeof(err))
+		_exit(2);
+	_exit(err != 0);
+}
+
+/*
  * Forks twice so that the daemon is nobody's child here: the intermediate
- * child exits right after its fork and is reaped now, within the deadline.
- * Returns 0 or -errno.
+ * child exits once the daemon runs, and is reaped now, within the
+ * deadline. Returns 0 or -errno.
  */
 static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw,
 			uint64_t deadline)
 {
 	struct oo7_child ch;
-	pid_t pid;
-	int r, err;
+	int r = fork_child(&ch, sp->status_fd, sp->status);
 
-	r = fork_child(&ch, sp->status_fd, sp->status);
-	if (r == 0) {
-		pid = fork();
-		if (pid == 0)
-			exec_daemon(sp, pw);
-		err = errno;
-		if (pid < 0 && write(sp->status_fd, &err, sizeof(err)) < 0)
-			_exit(2);
-		_exit(pid < 0);
-	}
+	if (r == 0)
+		start_grandchild(sp, pw, deadline);
 	if (r < 0)
 		return r;
 	end_child(&ch, deadline);
@@ -1988,7 +2108,7 @@ static int fork_for_this_call(const struct oo7_spawn *sp, struct oo7_start *st)
 	int r = fork_child(&st->child, sp->status_fd, sp->status);
 
 	if (r == 0)
-		exec_daemon(sp, st->pw);
+		exec_daemon(sp, st->pw, sp->status_fd);
 	return r < 0 ? r : 0;
 }
 
@@ -2042,30 +2162,30 @@ static void finish_spawn(struct oo7_spawn *sp)
 }
 
 /*
- * Reads the status channel: an errno when a fork or anything before exec
- * failed; end of file once exec closed the channel. Returns 0 when the
- * daemon runs, or -errno (logged).
+ * Whether the start of sp ran the daemon: pid as for await_exec. Returns 0
+ * when it did, or -errno (logged).
  */
 static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
-			const struct oo7_spawn *sp, uint64_t deadline)
+			const struct oo7_spawn *sp, pid_t pid,
+			uint64_t deadline)
 {
-	int err = 0, r;
-	size_t got;
+	int r = await_exec(sp->status, pid, deadline);
 
-	r = recv_full(sp->status, (uint8_t *)&err, sizeof(err), &got, deadline);
-	if (r < 0) {
+	if (r == -ETIMEDOUT)
 		oo7_log(pamh, LOG_WARNING,
 			"%s did not start before the timeout; left behind",
 			sp->path);
-		return r;
-	}
-	if (got == sizeof(err)) {
+	else if (r == -ESRCH)
+		oo7_log(pamh, LOG_ERR,
+			"Failed to start %s: its process ended before it ran "
+			"the program",
+			sp->path);
+	else if (r < 0)
 		oo7_log(pamh, LOG_ERR, "Failed to start %s: %s", sp->path,
-			strerror(err));
-		return -err;
-	}
-	debug_log(pamh, o, "Started %s", sp->path);
-	return 0;
+			strerror(-r));
+	else
+		debug_log(pamh, o, "Started %s", sp->path);
+	return r;
 }
 
 /* ---- the session bus ---- */
@@ -2666,47 +2786,16 @@ static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
 }
 
 /*
- * The start of /proc/PID/leaf into buf (size bytes, NUL-terminated).
- * Returns its length, or 0 when there is none (pid 0: unknown).
- */
-static size_t read_proc(uint32_t pid, const char *leaf, char *buf,
-			size_t size)
-{
-	char path[48];
-	ssize_t n = -1;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%u/%s", pid, leaf);
-	fd = pid ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd >= 0) {
-		n = read(fd, buf, size - 1);
-		close(fd);
-	}
-	if (n < 0)
-		n = 0;
-	buf[n] = '\0';
-	return (size_t)n;
-}
-
-/*
  * Whether process pid started less than OO7_YOUNG_OWNER_S ago, from its
- * start time in /proc (field 22, in clock ticks since boot).
+ * start time in /proc (in clock ticks since boot).
  */
 static bool started_lately(uint32_t pid)
 {
-	char stat[512], *p;
-	unsigned long long start = 0;
+	unsigned long long start;
 	struct timespec boot;
-	int field;
 
-	if (!read_proc(pid, "stat", stat, sizeof(stat)) ||
+	if (!proc_stat_field(pid, 22, &start) ||
 	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
-		return false;
-	/* the name, in parentheses, may hold spaces: count from its end */
-	p = strrchr(stat, ')');
-	for (field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p, " %llu", &start) != 1)
 		return false;
 	return (unsigned long long)boot.tv_sec <
 	       start / (unsigned long long)sysconf(_SC_CLK_TCK) +
@@ -2827,7 +2916,10 @@ static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (sp.in >= 0)
 		close(sp.in);
 	if (r == 0)
-		r = report_start(pamh, o, &sp, deadline);
+		r = report_start(pamh, o, &sp,
+				 st->lifetime == OO7_DAEMON_STAYS ? 0
+								  : st->child.pid,
+				 deadline);
 	if (sp.status >= 0)
 		close(sp.status);
 	if (r < 0 && st->child.pid > 0)

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "suite.h"
 
@@ -363,9 +369,94 @@ static void daemon_for_a_change_that_exits_leaves_no_child_nor_fd(void **state)
 	assert_host_unchanged_by(SIGCHLD_DEFAULT, change_whose_start_fails);
 }
 
+/*
+ * In a child of this process, in which every process, the module's
+ * children too, dies at its next execve (a seccomp filter, inherited
+ * across fork): the daemon's process dies just before it runs the
+ * program, as one that the user kills in that instant does. Returns
+ * fn's result, or -1 when the child kept a child of its own.
+ */
+static int killed_at_exec(int (*fn)(void))
+{
+	struct sock_filter at_exec[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execve, 1, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execveat, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = N_ELEMS(at_exec), .filter = at_exec};
+	int status = -1, waited;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+			_exit(255);
+		status = fn();
+		_exit(waitpid(-1, NULL, WNOHANG) < 0 ? status : 254);
+	}
+	assert_true(pid > 0);
+	for (waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
+		if (waited >= CLIENT_TIMEOUT_MS)
+			kill(pid, SIGKILL);
+		poll(NULL, 0, 10);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 255);
+	return WEXITSTATUS(status) == 254 ? -1 : WEXITSTATUS(status);
+}
+
+static int login(void)
+{
+	return t_login("login", "alice", "hunter2", NULL);
+}
+
+static int change(void)
+{
+	return t_chauthtok("login", "alice", "hunter2", "newpw");
+}
+
+/*
+ * A daemon's process that ends before it runs the program (killed by the
+ * user once it runs as the user) did not start: the module says so and
+ * does not wait for its socket, for a login (the daemon that stays, forked
+ * twice) and for a change (the one forked for it), and keeps no child.
+ */
+static void start_killed_before_exec(int (*fn)(void))
+{
+	struct timespec t0;
+
+	stack("auto_start debug timeout=10000 daemon=%s", FAKE_DAEMON);
+	t_runtime_dir(&t_alice);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(killed_at_exec(fn), PAM_SUCCESS);
+
+	assert_true(elapsed_ms(&t0) < 10000);
+	assert_logged("Failed to start " FAKE_DAEMON
+		      ": its process ended before it ran the program");
+	assert_not_logged("Started " FAKE_DAEMON);
+}
+
+static void login_whose_daemon_is_killed_before_exec_did_not_start(void **state)
+{
+	(void)state;
+	start_killed_before_exec(login);
+}
+
+static void
+change_whose_daemon_is_killed_before_exec_did_not_start(void **state)
+{
+	(void)state;
+	start_killed_before_exec(change);
+}
+
 const struct CMUnitTest daemon_start_tests[] = {
     TD(failed_start_for_a_change_leaves_no_child_nor_fd),
     TD(daemon_for_a_change_that_exits_leaves_no_child_nor_fd),
+    TD(login_whose_daemon_is_killed_before_exec_did_not_start),
+    TD(change_whose_daemon_is_killed_before_exec_did_not_start),
     TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
     TD(host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start),
     TD(host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start),
