@@ -7,7 +7,11 @@
  *           like it earlier in the stack) with pam_set_data, because libpam
  *           wipes PAM_AUTHTOK when pam_authenticate returns. The copy
  *           records whose it is: the uid PAM_USER had then. It sends
- *           nothing: a failed attempt never leaves the module.
+ *           nothing; a copy that no later hook used goes to a running
+ *           daemon at a pam_end with PAM_SUCCESS (lockers that call
+ *           pam_authenticate alone). libpam says nothing of the rest of
+ *           the stack: the auth line belongs where a wrong password
+ *           never arrives (pam_oo7(8), WHERE THE AUTH LINE GOES).
  * setcred:  PAM_REFRESH_CRED and PAM_REINITIALIZE_CRED (screen lockers)
  *           send the copy to a running daemon and wipe it; PAM_DELETE_CRED
  *           wipes it.
@@ -248,9 +252,18 @@ struct oo7_request {
  */
 struct oo7_stash {
 	uid_t uid;
+	gid_t gid;
 	char *user;
 	char *password; /* in force: typed at auth, or the new one */
 	char *old;	/* a change to password not delivered yet, or NULL */
+	/*
+	 * Typed at auth: at a pam_end with PAM_SUCCESS, still unused, it goes
+	 * to a running daemon with the auth line's options (socket= copied:
+	 * libpam may free argv before it frees this).
+	 */
+	bool from_auth;
+	struct oo7_opts opts;
+	char *socket;
 };
 
 /* The filesystem identity of the host, kept while we borrow the user's. */
@@ -681,15 +694,25 @@ static void free_stash(struct oo7_stash *s)
 	wipe_string(s->password);
 	wipe_string(s->old);
 	free(s->user);
+	free(s->socket);
 	free(s);
 }
 
-/* pam_set_data cleanup: runs on pam_end, on replacement and on drop. */
+/* At pam_end, the copy that auth kept; in "what each hook does". */
+static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s);
+
+/*
+ * pam_set_data cleanup: runs on pam_end, on replacement and on drop
+ * (PAM_DATA_REPLACE), and in a forked host's child (PAM_DATA_SILENT); only
+ * a pam_end with PAM_SUCCESS, no flag, sends what auth kept.
+ */
 static void cleanup_stash(pam_handle_t *pamh, void *data, int status)
 {
-	(void)pamh;
-	(void)status;
-	free_stash(data);
+	struct oo7_stash *s = data;
+
+	if (status == PAM_SUCCESS && s->from_auth)
+		unlock_at_end(pamh, s);
+	free_stash(s);
 }
 
 static void drop_stash(pam_handle_t *pamh)
@@ -702,19 +725,29 @@ static void drop_stash(pam_handle_t *pamh)
  * (uid and name); for a change, req->old too: a change not yet delivered.
  * It replaces what was kept before. Returns 0 or -ENOMEM (logged).
  */
-static int keep_password(pam_handle_t *pamh, const struct oo7_request *req)
+static int keep_password(pam_handle_t *pamh, const struct oo7_request *req,
+			 const struct oo7_opts *auth)
 {
 	struct oo7_stash *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (s) {
 		s->uid = req->pw->pw_uid;
+		s->gid = req->pw->pw_gid;
 		s->user = strdup(req->user);
 		s->password = strdup(req->new);
 		s->old = req->op == OO7_OP_CHANGE ? strdup(req->old) : NULL;
 	}
+	if (s && auth) {
+		s->from_auth = true;
+		s->opts = *auth;
+		s->opts.only_if = s->opts.daemon = NULL;
+		s->socket = auth->socket ? strdup(auth->socket) : NULL;
+		s->opts.socket = s->socket;
+	}
 	if (!s || !s->user || !s->password ||
-	    (req->op == OO7_OP_CHANGE && !s->old)) {
+	    (req->op == OO7_OP_CHANGE && !s->old) ||
+	    (auth && auth->socket && !s->socket)) {
 		oo7_log(pamh, LOG_CRIT, "Failed to copy the password: %m");
 		free_stash(s);
 		return -ENOMEM;
@@ -734,7 +767,7 @@ static int keep_password(pam_handle_t *pamh, const struct oo7_request *req)
  * for. Returns 0 when one was kept, -ENOENT when there was no password or
  * no user to keep it for, or -ENOMEM.
  */
-static int keep_authtok(pam_handle_t *pamh)
+static int keep_authtok(pam_handle_t *pamh, const struct oo7_opts *o)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
 	const void *tok = NULL;
@@ -749,7 +782,7 @@ static int keep_authtok(pam_handle_t *pamh)
 	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return -ENOENT;
 	req.new = tok;
-	return keep_password(pamh, &req);
+	return keep_password(pamh, &req, o);
 }
 
 /*
@@ -3072,6 +3105,36 @@ static enum oo7_result send_when_up(pam_handle_t *pamh,
 /* ---- what each hook does ---- */
 
 /*
+ * The password typed at auth, at a pam_end that says the application's
+ * last call succeeded, to the daemon if one runs: a screen locker that
+ * calls pam_authenticate alone (xsecurelock, physlock, vlock) unlocks the
+ * keyring too. Only to the user it was typed for, and only if PAM_USER is
+ * still that user. libpam frees its module data here, and refuses
+ * pam_get_data and pam_modutil_getpwnam in this call: the user's ids come
+ * from the copy.
+ */
+static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s)
+{
+	struct passwd pw = {
+	    .pw_name = s->user, .pw_uid = s->uid, .pw_gid = s->gid};
+	struct oo7_request req = {.op = OO7_OP_UNLOCK,
+				  .user = s->user,
+				  .pw = &pw,
+				  .old = "",
+				  .new = s->password};
+	const void *user = NULL;
+
+	if (pam_get_item(pamh, PAM_USER, &user) != PAM_SUCCESS || !user ||
+	    strcmp(user, s->user) != 0)
+		return;
+	if (send_request(pamh, &s->opts, &req, deadline_of(&s->opts)) ==
+	    OO7_NO_DAEMON)
+		debug_log(pamh, &s->opts,
+			  "No daemon runs at the end of the authentication: "
+			  "nothing sent, nothing started");
+}
+
+/*
  * The request that what was kept makes: the change still pending, or the
  * unlock with the password in force.
  */
@@ -3249,7 +3312,7 @@ static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 			"No oo7 daemon took the change: the keyring is not "
 			"re-keyed yet; a session opened on this handle will "
 			"try again");
-	keep_password(pamh, &req);
+	keep_password(pamh, &req, NULL);
 }
 
 /* Root set the password: no old one to re-key with; keep the new one. */
@@ -3261,14 +3324,14 @@ static void keep_new_password(pam_handle_t *pamh, const char *new)
 		"No old password (as when root sets it): the keyring was not "
 		"re-keyed");
 	if (get_user(pamh, &req.user, &req.pw) == 0)
-		keep_password(pamh, &req);
+		keep_password(pamh, &req, NULL);
 }
 
 /* ---- hooks ---- */
 
 /*
  * Returns PAM_IGNORE: this module authenticates no one. It sends nothing
- * either: the password of a failed attempt never leaves the module.
+ * either: the copy waits for setcred, the session or pam_end.
  */
 OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 				   const char **argv)
@@ -3280,7 +3343,7 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	/* A retry on the same handle must never carry an older password. */
 	drop_stash(pamh);
 	pam_set_data(pamh, OO7_REFUSED_KEY, NULL, NULL);
-	if (service_wanted(pamh, &o) && keep_authtok(pamh) == 0)
+	if (service_wanted(pamh, &o) && keep_authtok(pamh, &o) == 0)
 		debug_log(pamh, &o, "Kept the password for the session");
 	return PAM_IGNORE;
 }

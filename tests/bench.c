@@ -59,6 +59,8 @@ enum variant {
 	CHAUTHTOK_MOD,
 	SCREEN_BASE,
 	SCREEN_MOD,
+	AUTH_ALONE_BASE,
+	AUTH_ALONE_MOD,
 	N_VARIANTS
 };
 
@@ -70,7 +72,9 @@ static const char *names[N_VARIANTS] = {
     "6a chauthtok without pam_oo7",
     "6b chauthtok with pam_oo7",
     "7a auth + setcred(REFRESH) without pam_oo7",
-    "7b auth + setcred(REFRESH) with pam_oo7, daemon up"};
+    "7b auth + setcred(REFRESH) with pam_oo7, daemon up",
+    "7c auth alone + pam_end(SUCCESS) without pam_oo7",
+    "7d auth alone + pam_end(SUCCESS) with pam_oo7, daemon up"};
 
 static double samples[N_VARIANTS][ROUNDS * PER_ROUND];
 
@@ -139,6 +143,20 @@ static void unlock_screen(const char *service)
 	pam_end(pamh, PAM_SUCCESS);
 }
 
+/* A locker that authenticates alone (xsecurelock, vlock): then pam_end. */
+static void auth_alone(const char *service)
+{
+	const char *answers[] = {PASSWORD, NULL};
+	pam_handle_t *pamh = t_pam_start(service, "alice", answers);
+	int r = pam_authenticate(pamh, 0);
+
+	if (r != PAM_SUCCESS) {
+		fprintf(stderr, "bench: auth failed\n");
+		exit(1);
+	}
+	pam_end(pamh, r);
+}
+
 /* The least any delivery costs: one connect, one write, read to EOF. */
 static void floor_delivery(const uint8_t *frame, size_t len)
 {
@@ -183,8 +201,14 @@ static double run_one(enum variant v, const uint8_t *frame, size_t len)
 	case SCREEN_BASE:
 		unlock_screen("base");
 		break;
-	default:
+	case SCREEN_MOD:
 		unlock_screen("oo7");
+		break;
+	case AUTH_ALONE_BASE:
+		auth_alone("base");
+		break;
+	default:
+		auth_alone("oo7");
 		break;
 	}
 	return now_us() - t0;
@@ -800,6 +824,8 @@ int main(void)
 	       med[CHAUTHTOK_MOD] - med[CHAUTHTOK_BASE]);
 	printf("added cost, screen unlock (7b-7a): %.1f us\n",
 	       med[SCREEN_MOD] - med[SCREEN_BASE]);
+	printf("added cost, unlock through auth alone (7d-7c): %.1f us\n",
+	       med[AUTH_ALONE_MOD] - med[AUTH_ALONE_BASE]);
 	warm_floor(frame, len);
 	free(frame);
 	memory();

@@ -289,6 +289,94 @@ static void refresh_cred_for_another_user_sends_nothing(void **state)
 	assert_daemon_got(&t_alice, 0, NULL);
 }
 
+/* ---- screen lockers that call pam_authenticate alone ---- */
+
+/*
+ * xsecurelock's helper, physlock and vlock: pam_authenticate, then pam_end
+ * with its result; no setcred, no session. The password reaches a running
+ * daemon at pam_end, and only if the application says it was accepted.
+ */
+static void auth_alone_unlocks_a_running_daemons_keyring(void **state)
+{
+	(void)state;
+	pam_end(authenticated_with_her_daemon_up(), PAM_SUCCESS);
+
+	assert_unlocked_with(OLD_PW);
+}
+
+/*
+ * A hand-written stack where pam_oo7's auth line runs though the attempt
+ * fails (pam_deny after it): a setcred after the failed attempt (swaylock's,
+ * when its parent is gone) sends what was typed to her own daemon alone,
+ * which refuses a wrong password. The stacks README gives never run that
+ * line after a refusal (test_real_login.c).
+ */
+static void refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon(
+    void **state)
+{
+	const char *const wrong[] = {"wrong", NULL};
+	pam_handle_t *pamh;
+
+	(void)state;
+	pamh = handle_with_her_daemon_up(STACK_FAILING, OLD_PW, wrong);
+	daemon_up(&t_bob, OLD_PW);
+
+	assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
+	pam_setcred(pamh, PAM_REFRESH_CRED);
+	pam_end(pamh, PAM_AUTH_ERR);
+
+	assert_keyring(&t_alice, OLD_PW, true);
+	assert_daemon_got(&t_alice, 1, &UNLOCK("wrong"));
+	assert_still_locked(&t_bob);
+}
+
+/* auto_start on the auth line and a bus: auth alone starts nothing. */
+static void auth_alone_starts_no_daemon(void **state)
+{
+	(void)state;
+	stack("debug auto_start daemon=%s", FAKE_DAEMON);
+	keyring_create(&t_alice, OLD_PW, true);
+	session_bus_create(&t_alice);
+
+	pam_end(alice_authenticated(old_pw), PAM_SUCCESS);
+
+	assert_int_equal(fake_daemons_of(&t_alice), 0);
+	assert_false(fake_daemon_ran(&t_alice));
+	assert_still_locked(&t_alice);
+	assert_logged("No daemon runs at the end of the authentication");
+}
+
+/* PAM_USER changed after auth (sudo -u, doas): pam_end sends to no one. */
+static void auth_alone_for_another_user_sends_nothing(void **state)
+{
+	pam_handle_t *pamh;
+
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+	daemon_up(&t_bob, OLD_PW);
+	pamh = alice_authenticated(old_pw);
+
+	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+	pam_end(pamh, PAM_SUCCESS);
+
+	assert_still_locked(&t_bob);
+	assert_still_locked(&t_alice);
+}
+
+/*
+ * A host that forks after auth ends the handle in its child with
+ * PAM_DATA_SILENT (the parent goes on with it): nothing is sent there.
+ */
+static void pam_end_with_data_silent_sends_nothing(void **state)
+{
+	(void)state;
+	pam_end(authenticated_with_her_daemon_up(),
+		PAM_SUCCESS | PAM_DATA_SILENT);
+
+	assert_still_locked(&t_alice);
+}
+
 /* ---- password changes ---- */
 
 /*
@@ -487,6 +575,11 @@ const struct CMUnitTest keyring_tests[] = {
     TD(full_login_delivers_exactly_one_frame),
     TD(delete_cred_wipes_the_kept_password),
     TD(refresh_cred_for_another_user_sends_nothing),
+    TD(auth_alone_unlocks_a_running_daemons_keyring),
+    TD(refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon),
+    TD(auth_alone_starts_no_daemon),
+    TD(auth_alone_for_another_user_sends_nothing),
+    TD(pam_end_with_data_silent_sends_nothing),
     TD(change_with_no_daemon_starts_one_rekeys_and_stops_it),
     TD(change_with_auto_start_leaves_the_started_daemon_running),
     TD(change_then_session_on_one_handle_unlocks_with_the_new_password),

@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <security/pam_appl.h>
+
 #include "suite.h"
 
 /* alice's password, and a new one that pam_unix's obscure check accepts. */
@@ -441,6 +443,287 @@ passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running(
 	client_free(&c);
 }
 
+/* ---- screen lockers that authenticate alone ---- */
+
+/*
+ * Debian's xsecurelock and vlock, unpacked from their packages into this
+ * case's /usr (with vlock-main set-user-ID, as installed): each runs as
+ * alice, calls pam_authenticate on the stacks of the real pam-auth-update
+ * and ends the handle with its result; neither calls pam_setcred nor opens
+ * a session. physlock does the same, but needs a virtual console.
+ */
+static void lockers_in_usr(void)
+{
+	assert_int_equal(runf("cp -a %s/usr/. /usr/", LOCKERS_DIR), 0);
+}
+
+/* The machine, with alice's daemon up (its keyring locked) or not. */
+static void machine_for_a_locker(bool daemon)
+{
+	machine_for_alice(20000, true);
+	lockers_in_usr();
+	if (daemon)
+		fake_daemon_start(&t_alice, NULL);
+}
+
+/*
+ * xsecurelock's helper, answered with these password packets. It runs as
+ * alice with her environment, without make check-asan's preloaded runtime:
+ * such cases skip there.
+ */
+static void xsecurelock_auth(struct client *c, const char *answers)
+{
+	static const char *const authproto_pam[] = {
+	    "/usr/libexec/xsecurelock/authproto_pam", NULL};
+
+	run_piped(c, exec_as_alice, authproto_pam, answers);
+}
+
+/* xsecurelock's packet with alice's password, and one with a wrong one. */
+#define XSL_RIGHT "p 7\n" OLD_PW "\n"
+#define XSL_WRONG "p 5\nwrong\n"
+
+/* No frame reached alice's daemon. */
+static void assert_nothing_sent(const struct client *c)
+{
+	struct record *all;
+	size_t n = fake_daemon_frames(&t_alice, &all);
+	GString *s;
+
+	records_free(all, n);
+	if (n == 0)
+		return;
+	s = g_string_new("a frame reached alice's daemon");
+	describe(s, c);
+	fail_msg("%s", s->str);
+}
+
+static void xsecurelock_unlocks_the_keyring_of_a_running_daemon(void **state)
+{
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized();
+	machine_for_a_locker(true);
+
+	xsecurelock_auth(&c, XSL_RIGHT);
+
+	assert_int_equal(c.status, 0);
+	assert_keyring_is(&c, OLD_PW, UNLOCKED);
+	client_free(&c);
+}
+
+/* Three wrong passwords (its retries): the screen stays locked, and the
+ * keyring too; nothing reached the daemon. */
+static void xsecurelock_with_a_wrong_password_sends_nothing(void **state)
+{
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized();
+	machine_for_a_locker(true);
+
+	xsecurelock_auth(&c, XSL_WRONG XSL_WRONG XSL_WRONG);
+
+	assert_int_not_equal(c.status, 0);
+	assert_keyring_is(&c, OLD_PW, LOCKED);
+	assert_nothing_sent(&c);
+	client_free(&c);
+}
+
+/* With no daemon running, the screen unlocks and no daemon is started. */
+static void xsecurelock_with_no_daemon_starts_none(void **state)
+{
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized();
+	machine_for_a_locker(false);
+
+	xsecurelock_auth(&c, XSL_RIGHT);
+
+	assert_int_equal(c.status, 0);
+	assert_false(fake_daemon_ran(&t_alice));
+	assert_int_equal(fake_daemons_of(&t_alice), 0);
+	client_free(&c);
+}
+
+/* vlock, locking this terminal: Enter, then the password. */
+static const char *const vlock_current[] = {"/usr/bin/vlock", "-c", NULL};
+
+static void vlock_unlocks_the_keyring_of_a_running_daemon(void **state)
+{
+	static const struct exchange unlock[] = {
+	    {"to unlock.", ""}, {"Password: ", OLD_PW}, {NULL, NULL}};
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized(); /* vlock-main is set-user-ID */
+	machine_for_a_locker(true);
+
+	run_on_terminal(&c, exec_as_alice, vlock_current, unlock);
+
+	assert_done(&c, 2);
+	assert_keyring_is(&c, OLD_PW, UNLOCKED);
+	client_free(&c);
+}
+
+/*
+ * A wrong password (vlock then asks for root's, which fails too), then
+ * the right one: only the right one is sent.
+ */
+static void vlock_sends_only_the_password_that_unlocked(void **state)
+{
+	static const struct exchange retry[] = {
+	    {"to unlock.", ""},		     {"alice's Password: ", "wrong"},
+	    {"root's Password: ", "wrong"}, {"to unlock.", ""},
+	    {"alice's Password: ", OLD_PW}, {NULL, NULL}};
+	struct client c;
+
+	(void)state;
+	skip_if_the_module_is_sanitized(); /* vlock-main is set-user-ID */
+	machine_for_a_locker(true);
+
+	run_on_terminal(&c, exec_as_alice, vlock_current, retry);
+
+	assert_done(&c, 5);
+	assert_keyring_is(&c, OLD_PW, UNLOCKED);
+	assert_int_equal(fake_daemon_frames_acted_on(&t_alice), 1);
+	client_free(&c);
+}
+
+/* ---- where the auth line sits: Fedora's and openSUSE's shapes ---- */
+
+/*
+ * Fedora's system-auth (authselect's local profile, with-faillock), auth
+ * part: pam_unix is sufficient, and a wrong password goes on to
+ * pam_faillock and pam_deny. Services take it as a substack, then include
+ * postlogin, so that a line in postlogin runs after a wrong password too.
+ * pam_oo7's auth line goes in its place in system-auth, as README says: on
+ * a good password alone, then the substack ends as sufficient ended it.
+ */
+#define FEDORA_AUTH_HEAD                                                       \
+	"auth required pam_env.so\n"                                           \
+	"auth required pam_faildelay.so delay=2000000\n"                       \
+	"auth required pam_faillock.so preauth silent\n"
+#define FEDORA_AUTH_TAIL                                                       \
+	"auth required pam_faillock.so authfail\n"                             \
+	"auth required pam_deny.so\n"                                          \
+	"account required pam_unix.so\n"                                       \
+	"session required pam_unix.so\n"
+#define FEDORA_SYSTEM_AUTH                                                     \
+	FEDORA_AUTH_HEAD                                                       \
+	"auth [success=ok default=2] pam_unix.so nullok\n"                     \
+	"auth optional " MODULE_PATH "\n"                                       \
+	"auth sufficient pam_permit.so\n" FEDORA_AUTH_TAIL
+#define FEDORA_LOGIN                                                           \
+	"auth substack system-auth\n"                                          \
+	"auth include postlogin\n"                                             \
+	"account include system-auth\n"                                        \
+	"session include system-auth\n"                                        \
+	"session include postlogin\n"
+
+/*
+ * A file of /etc/pam.d (private: see private_etc_with_alice), where libpam
+ * looks for what a stack includes, also with pam_start_confdir.
+ */
+static void etc_pam(const char *name, const char *text)
+{
+	gchar *path = g_strdup_printf("/etc/pam.d/%s", name);
+
+	assert_true(g_file_set_contents(path, text, -1, NULL));
+	g_free(path);
+}
+
+/* Fedora's shape: system-auth and login as above; postlogin as shipped. */
+static void fedora_stacks(void)
+{
+	etc_pam("system-auth", FEDORA_SYSTEM_AUTH);
+	etc_pam("postlogin", "session optional pam_umask.so silent\n");
+	t_service("login", FEDORA_LOGIN);
+}
+
+/*
+ * openSUSE's common-auth-pc as pam-config writes it (pam_unix required: a
+ * wrong password goes on), taken by a common-auth of one's own, as README
+ * says: pam_unix asked again, with the password already read, jumps over
+ * pam_oo7's line unless it is good.
+ */
+static void opensuse_stacks(void)
+{
+	etc_pam("common-auth-pc", "auth required pam_env.so\n"
+				  "auth required pam_unix.so try_first_pass\n");
+	etc_pam("common-auth",
+		"auth include common-auth-pc\n"
+		"auth [success=ok default=1] pam_unix.so use_first_pass\n"
+		"auth optional " MODULE_PATH "\n");
+	t_service("login", "auth include common-auth\n"
+			   "account required pam_unix.so\n");
+}
+
+/* alice's account with OLD_PW, her daemon up, her keyring locked. */
+static void machine_with_her_daemon_up(void)
+{
+	private_etc_with_alice(20000);
+	t_runtime_dir(&t_alice);
+	session_bus_create(&t_alice);
+	keyring_create(&t_alice, OLD_PW, true);
+	fake_daemon_start(&t_alice, NULL);
+}
+
+/* A locker that calls pam_authenticate alone, through the real pam_unix. */
+static int locker_auth(const char *pw)
+{
+	const char *answers[] = {pw, NULL};
+	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
+	int r = pam_authenticate(pamh, 0);
+
+	pam_end(pamh, r);
+	return r;
+}
+
+/*
+ * swaylock when its parent is gone: setcred after failed attempts, and a
+ * pam_end that says PAM_SUCCESS whatever the attempts did.
+ */
+static int swaylock_after_failures(const char *pw)
+{
+	const char *answers[] = {pw, NULL};
+	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
+	int r = pam_authenticate(pamh, 0);
+
+	pam_setcred(pamh, PAM_REFRESH_CRED);
+	pam_end(pamh, PAM_SUCCESS);
+	return r;
+}
+
+/* On this shape, a good password unlocks; a refused one sends nothing. */
+static void auth_line_runs_only_after_a_good_password(void (*stacks)(void))
+{
+	machine_with_her_daemon_up();
+	stacks();
+
+	assert_int_not_equal(swaylock_after_failures("wrong"), PAM_SUCCESS);
+	assert_keyring(&t_alice, OLD_PW, true);
+	assert_int_equal(fake_daemon_frames(&t_alice, &(struct record *){0}),
+			 0);
+
+	assert_int_equal(locker_auth(OLD_PW), PAM_SUCCESS);
+	assert_keyring(&t_alice, OLD_PW, false);
+}
+
+static void fedora_shape_sends_only_an_accepted_password(void **state)
+{
+	(void)state;
+	auth_line_runs_only_after_a_good_password(fedora_stacks);
+}
+
+static void opensuse_shape_sends_only_an_accepted_password(void **state)
+{
+	(void)state;
+	auth_line_runs_only_after_a_good_password(opensuse_stacks);
+}
+
 /* ---- setup and teardown ---- */
 
 /*
@@ -476,5 +759,12 @@ const struct CMUnitTest real_login_tests[] = {
     REAL_CASE(passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started),
     REAL_CASE(
 	passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running),
+    REAL_CASE(xsecurelock_unlocks_the_keyring_of_a_running_daemon),
+    REAL_CASE(xsecurelock_with_a_wrong_password_sends_nothing),
+    REAL_CASE(xsecurelock_with_no_daemon_starts_none),
+    REAL_CASE(vlock_unlocks_the_keyring_of_a_running_daemon),
+    REAL_CASE(vlock_sends_only_the_password_that_unlocked),
+    REAL_CASE(fedora_shape_sends_only_an_accepted_password),
+    REAL_CASE(opensuse_shape_sends_only_an_accepted_password),
 };
 const size_t real_login_tests_count = N_ELEMS(real_login_tests);
