@@ -92,8 +92,55 @@ $(MAN_PAGE): man/pam_oo7.8 Makefile
 		man/pam_oo7.8 >$@.tmp
 	mv $@.tmp $@
 
+# oo7's packages install oo7's own module, in Rust, under the same name in
+# the same folder. make install replaces, and make uninstall removes, a
+# pam_oo7.so that is there only if it is this module's: one that carries
+# MODULE_MARKER, the name under which this module keeps the password
+# between auth and session (oo7's module keeps it as
+# oo7_stashed_password) and, when DESTDIR is empty, one that no package
+# owns: dpkg -S (unless dpkg-divert has moved the package's file away),
+# rpm -qf, or pacman -Qo (unless pacman-conf lists it in NoExtract).
+# REPLACE_MODULE=1 replaces or removes it all the same. A packager's
+# DESTDIR is an empty staging tree, where there is nothing to check.
+MODULE_MARKER = pam_oo7_authtok
+REPLACE_MODULE ?=
+INSTALLED_MODULE = $(DESTDIR)$(SECUREDIR)/$(MODULE)
+
+# Shell: exits 0 when INSTALLED_MODULE may be replaced or removed, else
+# prints why not and exits 1.
+define module_check
+t='$(INSTALLED_MODULE)'
+[ -e "$$t" ] && [ '$(REPLACE_MODULE)' != 1 ] || exit 0
+if ! LC_ALL=C grep -qF '$(MODULE_MARKER)' "$$t"; then
+	echo "$$t is not this module (it lacks $(MODULE_MARKER)): oo7's own?"
+	exit 1
+fi
+[ -z '$(DESTDIR)' ] || exit 0
+noextract() {
+	pacman-conf NoExtract 2>/dev/null | { while read -r pat; do
+		case "$$1" in $$pat) exit 0 ;; esac; done; exit 1; }
+}
+for p in "$$t" "$$(readlink -f "$$t")"; do
+	d=$$(dpkg-divert --truename "$$p" 2>/dev/null || echo "$$p")
+	if [ "$$d" = "$$p" ] && o=$$(dpkg-query -S "$$p" 2>/dev/null); then
+		echo "$$t belongs to $${o%%: *} (dpkg -S $$p)"
+	elif o=$$(rpm -qf "$$p" 2>/dev/null); then
+		echo "$$t belongs to $$o (rpm -qf $$p)"
+	elif o=$$(pacman -Qqo "$$p" 2>/dev/null) && ! noextract "$${p#/}"; then
+		echo "$$t belongs to $$o (pacman -Qo $$p)"
+	else
+		continue
+	fi
+	exit 1
+done
+endef
+install uninstall: export MODULE_CHECK = $(module_check)
+
 install: $(MODULE) $(MAN_PAGE)
-	install -D -m 0644 $(MODULE) $(DESTDIR)$(SECUREDIR)/$(MODULE)
+	@sh -c "$$MODULE_CHECK" || { echo "install: not replacing it; see" \
+		"README.md, \"Replacing oo7's own pam_oo7.so\"," \
+		"or set REPLACE_MODULE=1"; exit 1; }
+	install -D -m 0644 $(MODULE) $(INSTALLED_MODULE)
 	install -D -m 0644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man8/pam_oo7.8
 
 # Debian: then run pam-auth-update --package.
@@ -103,8 +150,9 @@ install-pam-config:
 	chmod 0644 $(DESTDIR)$(PAMCONFIGDIR)/oo7
 
 uninstall:
-	rm -f $(DESTDIR)$(SECUREDIR)/$(MODULE) $(DESTDIR)$(MANDIR)/man8/pam_oo7.8 \
-		$(DESTDIR)$(PAMCONFIGDIR)/oo7
+	@if sh -c "$$MODULE_CHECK"; then rm -f $(INSTALLED_MODULE); else \
+		echo "uninstall: kept it; REPLACE_MODULE=1 removes it"; fi
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_oo7.8 $(DESTDIR)$(PAMCONFIGDIR)/oo7
 
 print-%:
 	@echo '$($*)'

@@ -48,6 +48,163 @@ make_install_puts_exactly_the_module_man_page_and_profile(void **state)
 	assert_int_equal(runf("test -z \"$(find %s -type f)\"", dest), 0);
 }
 
+/*
+ * A stand-in for oo7's own module, in Rust, installed as pam_oo7.so: it
+ * keeps the password under another name than this module does, the name
+ * that make install looks for (README.md, "Replacing oo7's own
+ * pam_oo7.so").
+ */
+static const char oo7s_module[] = "\177ELF oo7_stashed_password";
+
+/* Writes len bytes of data to path, making its folders. */
+static void put_file(const char *path, const char *data, size_t len)
+{
+	gchar *dir = g_path_get_dirname(path);
+
+	assert_int_equal(g_mkdir_with_parents(dir, 0755), 0);
+	assert_true(g_file_set_contents(path, data, (gssize)len, NULL));
+	g_free(dir);
+}
+
+/* Where make install puts the module under dest. */
+static const char *module_in(const char *dest)
+{
+	static char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s/pam_oo7.so", dest, SECUREDIR_REL);
+	return path;
+}
+
+/* make's exit code for target, with DESTDIR=dest and extra settings. */
+static int make_into(const char *target, const char *dest, const char *extra)
+{
+	return runf("make -s --no-print-directory -C %s %s DESTDIR=%s %s "
+		    ">/dev/null 2>&1",
+		    TOP_DIR, target, dest, extra);
+}
+
+/* True when path holds what this checkout built, byte for byte. */
+static bool is_the_built_module(const char *path)
+{
+	return runf("cmp -s %s/pam_oo7.so %s", TOP_DIR, path) == 0;
+}
+
+/* Another build of this module at path: this checkout's, with more bytes. */
+static void put_older_build(const char *path)
+{
+	gchar *dir = g_path_get_dirname(path);
+
+	assert_int_equal(runf("mkdir -p %s && cp %s/pam_oo7.so %s && "
+			      "printf older >>%s",
+			      dir, TOP_DIR, path, path),
+			 0);
+	g_free(dir);
+	assert_false(is_the_built_module(path));
+}
+
+static void
+make_install_refuses_a_pam_oo7_so_that_is_not_this_module(void **state)
+{
+	char dest[300], module[400];
+	gchar *kept;
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+	snprintf(module, sizeof(module), "%s", module_in(dest));
+	put_file(module, oo7s_module, sizeof(oo7s_module));
+
+	assert_int_not_equal(make_into("install", dest, ""), 0);
+
+	kept = read_text(module);
+	assert_memory_equal(kept, oo7s_module, sizeof(oo7s_module));
+	g_free(kept);
+	assert_int_not_equal(
+	    runf("test -e %s/usr/share/man/man8/pam_oo7.8", dest), 0);
+}
+
+static void make_install_replaces_an_older_build_of_this_module(void **state)
+{
+	char dest[300], module[400];
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+	snprintf(module, sizeof(module), "%s", module_in(dest));
+	put_older_build(module);
+
+	assert_int_equal(make_into("install", dest, ""), 0);
+
+	assert_true(is_the_built_module(module));
+}
+
+static void
+make_install_replaces_any_pam_oo7_so_with_replace_module_1(void **state)
+{
+	char dest[300], module[400];
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+	snprintf(module, sizeof(module), "%s", module_in(dest));
+	put_file(module, oo7s_module, sizeof(oo7s_module));
+
+	assert_int_equal(make_into("install", dest, "REPLACE_MODULE=1"), 0);
+
+	assert_true(is_the_built_module(module));
+}
+
+static void
+make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module(void **state)
+{
+	char dest[300], module[400];
+	gchar *kept;
+
+	(void)state;
+	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
+	snprintf(module, sizeof(module), "%s", module_in(dest));
+	put_file(module, oo7s_module, sizeof(oo7s_module));
+
+	assert_int_equal(make_into("uninstall", dest, ""), 0);
+
+	kept = read_text(module);
+	assert_memory_equal(kept, oo7s_module, sizeof(oo7s_module));
+	g_free(kept);
+}
+
+/*
+ * Into the running system (DESTDIR empty; here a SECUREDIR of the case's
+ * own): this module's file, which dpkg says a package owns, is kept; a
+ * stand-in dpkg-query answers as dpkg's does. Without it, the real dpkg
+ * knows no such file, and make install replaces it.
+ */
+static void make_install_refuses_a_module_that_a_package_owns(void **state)
+{
+	char sec[300], module[400], man[300], bin[300];
+	const char *stub = "#!/bin/sh\n"
+			   "[ \"$1\" = -S ] && echo \"oo7-pam:amd64: $2\"\n";
+
+	(void)state;
+	snprintf(sec, sizeof(sec), "%s", t_path("security"));
+	snprintf(module, sizeof(module), "%s/pam_oo7.so", sec);
+	snprintf(man, sizeof(man), "%s", t_path("man"));
+	snprintf(bin, sizeof(bin), "%s", t_path("bin"));
+	put_file(t_path("bin/dpkg-query"), stub, strlen(stub));
+	assert_int_equal(runf("chmod 0755 %s/dpkg-query", bin), 0);
+	put_older_build(module);
+
+	assert_int_not_equal(
+	    runf("PATH=%s:$PATH make -s --no-print-directory -C %s install "
+		 "SECUREDIR=%s MANDIR=%s >/dev/null 2>&1",
+		 bin, TOP_DIR, sec, man),
+	    0);
+	assert_false(is_the_built_module(module));
+
+	/* Control: the real dpkg, which owns nothing there. */
+	assert_int_equal(runf("make -s --no-print-directory -C %s install "
+			      "SECUREDIR=%s MANDIR=%s >/dev/null 2>&1",
+			      TOP_DIR, sec, man),
+			 0);
+	assert_true(is_the_built_module(module));
+}
+
 /* ---- a real client ---- */
 
 static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
@@ -220,6 +377,11 @@ static void session_line_follows_mkhomedir_and_systemd(void **state)
 
 const struct CMUnitTest clients_tests[] = {
     T(make_install_puts_exactly_the_module_man_page_and_profile),
+    T(make_install_refuses_a_pam_oo7_so_that_is_not_this_module),
+    T(make_install_replaces_an_older_build_of_this_module),
+    T(make_install_replaces_any_pam_oo7_so_with_replace_module_1),
+    T(make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module),
+    T(make_install_refuses_a_module_that_a_package_owns),
     T(pamtester_through_pam_wrapper_delivers_both_frames),
     T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
     /* Last: it bind-mounts over the namespace's /etc/pam.d and more. */
