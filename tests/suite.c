@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "suite.h"
@@ -1364,6 +1365,33 @@ static void drain_signals(int sfd)
 }
 
 /*
+ * Whether process pid waits in a system call that reads input (its number
+ * in /proc/PID/syscall): read, or select or poll before a read.
+ */
+static bool waits_for_input(pid_t pid)
+{
+	static const long reading[] = {SYS_read, SYS_pselect6, SYS_ppoll,
+#ifdef SYS_select
+				       SYS_select,
+#endif
+#ifdef SYS_poll
+				       SYS_poll,
+#endif
+	};
+	gchar *text = NULL;
+	long nr = -1;
+
+	if (g_file_get_contents(textf("/proc/%d/syscall", (int)pid), &text,
+				NULL, NULL))
+		sscanf(text, "%ld", &nr);
+	g_free(text);
+	for (size_t i = 0; i < N_ELEMS(reading); i++)
+		if (nr == reading[i])
+			return true;
+	return false;
+}
+
+/*
  * Answers the prompt that is there once the program has turned echo off to
  * read the answer; returns the step to wait for next (NULL: no more). With
  * EXTPROC the program's read returns what has arrived, line or not: the
@@ -1379,7 +1407,8 @@ static const struct exchange *answer(struct client *c, int fd,
 
 	while (step && step->expect &&
 	       (at = strstr(c->out->str + c->seen, step->expect)) &&
-	       tcgetattr(fd, &tio) == 0 && !(tio.c_lflag & ECHO)) {
+	       tcgetattr(fd, &tio) == 0 && !(tio.c_lflag & ECHO) &&
+	       (!step->when_reading || waits_for_input(c->pid))) {
 		c->seen = (size_t)(at - c->out->str) + strlen(step->expect);
 		line = g_strconcat(step->send, "\n", NULL);
 		sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
@@ -1418,7 +1447,11 @@ void collect(struct client *c, int out, int err, const struct exchange *script)
 		fcntl(err, F_SETFL, O_NONBLOCK);
 	while (!(exited = waitpid(c->pid, &status, WNOHANG) == c->pid) &&
 	       now_ms() < deadline) {
-		if (poll(p, 3, (int)(deadline - now_ms())) < 0 &&
+		/* a program that reads makes no event: look again soon */
+		if (poll(p, 3,
+			 script && script->when_reading
+			     ? 10
+			     : (int)(deadline - now_ms())) < 0 &&
 		    errno != EINTR)
 			break;
 		for (int i = 0; i < 2; i++)

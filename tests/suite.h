@@ -356,11 +356,14 @@ struct client {
 /*
  * One step of what a program on a terminal is told: once expect appears in
  * its output (after the previous step's) and the program has turned echo
- * off to read a password, send and a newline.
+ * off to read a password, send and a newline. With when_reading, only once
+ * the program waits in a system call that reads its terminal: vlock prints
+ * its prompt, echo already off, and only then flushes the terminal's input.
  */
 struct exchange {
 	const char *expect;
 	const char *send;
+	bool when_reading;
 };
 void client_init(struct client *c);
 void client_free(struct client *c);

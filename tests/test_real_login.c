@@ -164,19 +164,19 @@ static const char *const passwd[] = {"/usr/bin/passwd", NULL};
 
 /* login: her password, expired; the current one again, the new twice. */
 static const struct exchange expired_login[] = {
-    {"Password: ", OLD_PW},
-    {"Current password: ", OLD_PW},
-    {"New password: ", NEW_PW},
-    {"Retype new password: ", NEW_PW},
-    {NULL, NULL},
+    {"Password: ", OLD_PW, false},
+    {"Current password: ", OLD_PW, false},
+    {"New password: ", NEW_PW, false},
+    {"Retype new password: ", NEW_PW, false},
+    {NULL, NULL, false},
 };
 
 /* passwd: the current password, the new one twice. */
 static const struct exchange passwd_change[] = {
-    {"Current password: ", OLD_PW},
-    {"New password: ", NEW_PW},
-    {"Retype new password: ", NEW_PW},
-    {NULL, NULL},
+    {"Current password: ", OLD_PW, false},
+    {"New password: ", NEW_PW, false},
+    {"Retype new password: ", NEW_PW, false},
+    {NULL, NULL, false},
 };
 
 /* ---- what happened ---- */
@@ -548,13 +548,17 @@ static void xsecurelock_with_no_daemon_starts_none(void **state)
 	client_free(&c);
 }
 
-/* vlock, locking this terminal: Enter, then the password. */
+/*
+ * vlock, locking this terminal: Enter, then the password, each answered
+ * once vlock reads (it flushes its input after the prompt).
+ */
 static const char *const vlock_current[] = {"/usr/bin/vlock", "-c", NULL};
 
 static void vlock_unlocks_the_keyring_of_a_running_daemon(void **state)
 {
-	static const struct exchange unlock[] = {
-	    {"to unlock.", ""}, {"Password: ", OLD_PW}, {NULL, NULL}};
+	static const struct exchange unlock[] = {{"to unlock.", "", true},
+						 {"Password: ", OLD_PW, true},
+						 {NULL, NULL, false}};
 	struct client c;
 
 	(void)state;
@@ -575,9 +579,12 @@ static void vlock_unlocks_the_keyring_of_a_running_daemon(void **state)
 static void vlock_sends_only_the_password_that_unlocked(void **state)
 {
 	static const struct exchange retry[] = {
-	    {"to unlock.", ""},		     {"alice's Password: ", "wrong"},
-	    {"root's Password: ", "wrong"}, {"to unlock.", ""},
-	    {"alice's Password: ", OLD_PW}, {NULL, NULL}};
+	    {"to unlock.", "", true},
+	    {"alice's Password: ", "wrong", true},
+	    {"root's Password: ", "wrong", true},
+	    {"to unlock.", "", true},
+	    {"alice's Password: ", OLD_PW, true},
+	    {NULL, NULL, false}};
 	struct client c;
 
 	(void)state;

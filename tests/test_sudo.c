@@ -168,7 +168,8 @@ static void run_doas(struct client *c, const char *pw)
 {
 	const char *argv[] = {"/usr/bin/doas", "-u", "bob", "/usr/bin/id",
 			      NULL};
-	const struct exchange script[] = {{"password:", pw}, {NULL, NULL}};
+	const struct exchange script[] = {{"password:", pw, false},
+					  {NULL, NULL, false}};
 
 	run_on_terminal(c, exec_as_alice, argv, script);
 }
