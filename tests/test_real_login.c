@@ -652,16 +652,16 @@ static void fedora_stacks(void)
 
 /*
  * openSUSE's common-auth-pc as pam-config writes it (pam_unix required: a
- * wrong password goes on), taken by a common-auth of one's own, as README
- * says: pam_unix asked again, with the password already read, jumps over
- * pam_oo7's line unless it is good.
+ * wrong password goes on), taken as a substack by a common-auth of one's
+ * own, as README says: pam_unix asked again, with the password already
+ * read, jumps over pam_oo7's line unless it is good.
  */
 static void opensuse_stacks(void)
 {
 	etc_pam("common-auth-pc", "auth required pam_env.so\n"
 				  "auth required pam_unix.so try_first_pass\n");
 	etc_pam("common-auth",
-		"auth include common-auth-pc\n"
+		"auth substack common-auth-pc\n"
 		"auth [success=ok default=1] pam_unix.so use_first_pass\n"
 		"auth optional " MODULE_PATH "\n");
 	t_service("login", "auth include common-auth\n"
