@@ -1,29 +1,41 @@
 #!/bin/sh
-# Installs the Debian packages that building, testing and the demo need,
-# and only those that are missing. Run as root.
+# SPDX-License-Identifier: MIT
+# Installs, as root, the Debian packages that one use of the project needs,
+# and only those missing: "demo" (building, make demo and make bench) or
+# "check" (every tier of make check). No service is started while they are
+# installed (a policy-rc.d that says no, as debootstrap uses), and none of
+# their Recommends. tiers.sh reads the lists below.
 set -eu
-pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev \
-libglib2.0-dev libcmocka-dev libcrypt-dev pamtester libpam-wrapper mandoc groff-base valgrind clang libfuzzer-14-dev \
-util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dpkg-dev dbus-daemon gnome-keyring"
+build_pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev libglib2.0-dev libcmocka-dev libcrypt-dev"
+demo_pkgs="$build_pkgs pamtester"
+# The tiers that any user can run: man, flags, fuzz, valgrind.
+any_pkgs="mandoc groff-base clang libfuzzer-14-dev dpkg-dev valgrind"
+# The root tier: real programs, and the i386 tree of the identity tier.
+root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dbus-daemon gnome-keyring"
+
+case ${1:-check} in
+demo) want=$demo_pkgs ;;
+check) want="$build_pkgs $any_pkgs $root_pkgs" ;;
+*) echo "usage: deps.sh demo|check" >&2; exit 2 ;;
+esac
 missing=""
-for p in $pkgs; do
+for p in $want; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing="$missing $p"
 done
-# gnome-keyring without its Recommends: libpam-gnome-keyring would add
-# itself to the host's /etc/pam.d/common-password.
-keyring=""
-dpkg-query -W -f='${Status}' gnome-keyring 2>/dev/null | grep -q 'install ok installed' ||
-	keyring=" gnome-keyring"
-[ -z "$missing$keyring" ] && exit 0
+[ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-	echo "deps: missing:$missing$keyring; run as root to install them" >&2
+	echo "deps: missing:$missing; as root, make deps installs them" >&2
 	exit 1
 fi
-echo "deps: installing$missing$keyring"
+echo "deps: installing$missing"
+policy=/usr/sbin/policy-rc.d
+if [ -e "$policy" ]; then
+	policy=""
+else
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy"
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
-[ -z "$missing" ] ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-[ -z "$keyring" ] ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends $keyring >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	--no-install-recommends $missing >/dev/null

@@ -1,0 +1,134 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# make check: every tier that this machine allows, each through its target
+# in tests/Makefile, its output in build/logs/TIER.log; then one line per
+# tier (run, passed, failed; or skipped, and why) and a last line with the
+# totals. Exits 0 when all that ran passed; with CHECK_ALL=1 (CI sets it) a
+# skipped tier fails the run.
+#
+#   unit      anyone, offline: the module's functions, pam_oo7.c included
+#   user      anyone, offline: real libpam, the user who runs it
+#   man, exports, flags, fuzz, dist
+#             anyone, offline: the page, the exports and links, the
+#             packagers' flag sets, libFuzzer, the release tarball
+#   root, identity, valgrind, asan
+#             root: other uids, namespaces, real Debian programs; the
+#             greeters' and lockers' packages downloaded once (network)
+#
+# TIERS="unit user" runs only those.
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+logs=$top/build/logs
+mkdir -p "$logs"
+all="unit user man exports flags fuzz dist root identity valgrind asan"
+tiers=${TIERS:-$all}
+check_all=${CHECK_ALL:-0}
+is_root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
+
+# The first of these Debian packages that is not installed, if any.
+lacking() {
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || { echo "$p"; return; }
+	done
+}
+
+# As root, with the archive reachable, what a tier lacks is installed first
+# (deps.sh: nothing started, no Recommends); as anyone else, it is skipped.
+if [ "$is_root" = 1 ]; then
+	sh tests/deps.sh check >"$logs/deps.log" 2>&1 ||
+		echo "deps: not all packages could be installed (build/logs/deps.log)"
+fi
+
+# Why this machine cannot run tier $1, or nothing.
+why_not() {
+	case $1 in
+	unit | user)
+		pkg-config --exists cmocka dbus-1 glib-2.0 pam 2>/dev/null ||
+			echo "libcmocka-dev, libdbus-1-dev, libglib2.0-dev or libpam0g-dev missing" ;;
+	man)
+		p=$(lacking mandoc groff-base) && [ -n "$p" ] && echo "$p missing" ;;
+	exports)
+		command -v readelf >/dev/null || echo "binutils missing" ;;
+	flags)
+		p=$(lacking clang dpkg-dev) && [ -n "$p" ] && echo "$p missing" ;;
+	fuzz)
+		p=$(lacking clang libfuzzer-14-dev) && [ -n "$p" ] && echo "$p missing" ;;
+	dist)
+		[ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$top" ] ||
+			echo "not a git checkout" ;;
+	root | identity | valgrind | asan)
+		[ "$is_root" = 1 ] || { echo "not root"; return; }
+		[ "$1" = valgrind ] && ! command -v valgrind >/dev/null &&
+			{ echo "valgrind missing"; return; }
+		p=$(lacking $(sed -n 's/^root_pkgs="\(.*\)"/\1/p' tests/deps.sh))
+		[ -n "$p" ] && { echo "$p missing (make deps, as root)"; return; }
+		[ "$1" = identity ] || make -s -C tests downloads \
+			>"$logs/downloads.log" 2>&1 ||
+			echo "the greeters' and lockers' packages could not be downloaded (no network?)" ;;
+	esac
+}
+
+# Counts from a cmocka run's summary in log $1: "passed failed skipped".
+cmocka_counts() {
+	awk '/^\[  PASSED  \] [0-9]+ test/ { p = $4 }
+	     /^\[  FAILED  \] [0-9]+ test/ { f = $4 }
+	     /^\[  SKIPPED \] [0-9]+ test/ { s = $4 }
+	     END { print p + 0, f + 0, s + 0 }' "$1"
+}
+
+ran=0 failed_tiers=0 skipped_tiers=0 passed=0 failed=0
+summary=""
+line() { summary="$summary$(printf '%-9s %s' "$1" "$2")
+"; }
+
+for t in $tiers; do
+	why=$(why_not "$t")
+	if [ -n "$why" ]; then
+		skipped_tiers=$((skipped_tiers + 1))
+		line "$t" "skipped: $why"
+		continue
+	fi
+	log=$logs/$t.log
+	start=$(date +%s)
+	printf '%s: running (%s)\n' "$t" "build/logs/$t.log"
+	make -C tests "tier-$t" >"$log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	ran=$((ran + 1))
+	case $t in
+	unit | user | root | valgrind | asan) set -- $(cmocka_counts "$log") ;;
+	*) set -- 0 0 0 ;;
+	esac
+	if [ "$1" -gt 0 ] || [ "$2" -gt 0 ]; then
+		p=$1 f=$2 s=$3
+		[ "$rc" = 0 ] || [ "$f" -gt 0 ] || f=1
+	elif [ "$rc" = 0 ]; then
+		p=1 f=0 s=0
+	else
+		p=0 f=1 s=0
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" = 0 ] || failed_tiers=$((failed_tiers + 1))
+	text="run: $p passed, $f failed"
+	[ "$s" = 0 ] || text="$text, $s skipped"
+	line "$t" "$text, ${secs}s (build/logs/$t.log)"
+	if [ "$f" != 0 ]; then
+		grep -E '^\[  FAILED  \] [a-z_0-9]+$|^\[  ERROR   \]' "$log" |
+			sed 's/^/          /' | head -20 >"$logs/.failed"
+		summary="$summary$(cat "$logs/.failed")
+"
+	fi
+done
+
+printf '\n%s' "$summary"
+printf '%d tiers run, %d skipped, %d failed; %d passed, %d failed\n' \
+	"$ran" "$skipped_tiers" "$failed_tiers" "$passed" "$failed"
+[ "$failed" = 0 ] || exit 1
+if [ "$skipped_tiers" != 0 ] && [ "$check_all" = 1 ]; then
+	echo "CHECK_ALL=1: a tier was skipped"
+	exit 1
+fi
+exit 0
