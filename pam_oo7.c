@@ -843,11 +843,25 @@ static void put_uint(struct oo7_frame *f, uint64_t v, size_t width)
 		f->data[f->len++] = (uint8_t)(v >> (8 * i));
 }
 
-/* D-Bus alignment counts from the start of the body, after the prefix. */
-static void put_pad4(struct oo7_frame *f)
+/*
+ * Zeros up to a multiple of align, counted from the start of f: a D-Bus
+ * message's start, or a frame's (the body's alignment is the same after a
+ * prefix of 4 bytes, for the 4 that it needs).
+ */
+static void put_pad(struct oo7_frame *f, size_t align)
 {
-	while ((f->len - 4) % 4)
+	while (f->len % align)
 		f->data[f->len++] = 0;
+}
+
+/* A length written after the fact, at, little endian. */
+static void set_u32(struct oo7_frame *f, size_t at, size_t v)
+{
+	size_t end = f->len;
+
+	f->len = at;
+	put_uint(f, v, 4);
+	f->len = end;
 }
 
 /* A string's NUL is part of the marshalling; an ay has none. */
@@ -860,7 +874,7 @@ static void put_dbus_array(struct oo7_frame *f, const char *s, enum oo7_nul nul)
 {
 	size_t n = strlen(s);
 
-	put_pad4(f);
+	put_pad(f, 4);
 	put_uint(f, n, 4);
 	put_bytes(f, s, n + nul);
 }
@@ -908,7 +922,7 @@ static int encode_frame(pam_handle_t *pamh, enum oo7_encoding enc,
 			const struct oo7_request *req, struct oo7_frame *f)
 {
 	size_t u = strlen(req->user), a = strlen(req->old),
-	       b = strlen(req->new), end;
+	       b = strlen(req->new);
 
 	*f = (struct oo7_frame){0};
 	if (u > OO7_FIELD_MAX || a > OO7_FIELD_MAX || b > OO7_FIELD_MAX) {
@@ -927,10 +941,7 @@ static int encode_frame(pam_handle_t *pamh, enum oo7_encoding enc,
 		encode_dbus(f, req);
 	else
 		encode_gvariant(f, req);
-	end = f->len;
-	f->len = 0;
-	put_uint(f, end - 4, 4);
-	f->len = end;
+	set_u32(f, 0, f->len - 4);
 	return 0;
 }
 
@@ -2262,36 +2273,13 @@ struct oo7_bus_msg {
 	char error[OO7_BUS_NAME_MAX + 1];
 };
 
-static void bus_pad(struct oo7_frame *f, size_t align)
-{
-	while (f->len % align)
-		f->data[f->len++] = 0;
-}
-
-/* A length written after the fact, little endian as the message says. */
-static void bus_set_u32(struct oo7_frame *f, size_t at, size_t v)
-{
-	size_t end = f->len;
-
-	f->len = at;
-	put_uint(f, v, 4);
-	f->len = end;
-}
-
-static void bus_put_string(struct oo7_frame *f, const char *s)
-{
-	bus_pad(f, 4);
-	put_uint(f, strlen(s), 4);
-	put_bytes(f, s, strlen(s) + 1);
-}
-
 /* One header field (yv): its code, the variant's signature, its value. */
 static void bus_put_field(struct oo7_frame *f, uint8_t code, char type,
 			  const char *value)
 {
 	const char sig[2] = {type, '\0'};
 
-	bus_pad(f, 8);
+	put_pad(f, 8);
 	put_uint(f, code, 1);
 	put_uint(f, 1, 1);
 	put_bytes(f, sig, 2);
@@ -2299,7 +2287,7 @@ static void bus_put_field(struct oo7_frame *f, uint8_t code, char type,
 		put_uint(f, strlen(value), 1);
 		put_bytes(f, value, strlen(value) + 1);
 	} else {
-		bus_put_string(f, value);
+		put_dbus_array(f, value, OO7_WITH_NUL);
 	}
 }
 
@@ -2338,12 +2326,12 @@ static void bus_call(struct oo7_frame *f, uint32_t serial,
 	bus_put_field(f, 6, 's', call->dest);
 	if (call->args[0])
 		bus_put_field(f, 8, 'g', sig);
-	bus_set_u32(f, 12, f->len - 16);
-	bus_pad(f, 8);
+	set_u32(f, 12, f->len - 16);
+	put_pad(f, 8);
 	body_at = f->len;
 	for (size_t i = 0; i < 2 && call->args[i]; i++)
-		bus_put_string(f, call->args[i]);
-	bus_set_u32(f, 4, f->len - body_at);
+		put_dbus_array(f, call->args[i], OO7_WITH_NUL);
+	set_u32(f, 4, f->len - body_at);
 }
 
 /* The u32 at offset at of in, in the message's byte order. */
