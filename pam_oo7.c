@@ -8,8 +8,8 @@
  *           wipes PAM_AUTHTOK when pam_authenticate returns. The copy
  *           records whose it is: the uid PAM_USER had then. It sends
  *           nothing; a copy that no later hook used goes to a running
- *           daemon at a pam_end with PAM_SUCCESS (lockers that call
- *           pam_authenticate alone). libpam says nothing of the rest of
+ *           daemon at a pam_end with PAM_SUCCESS in a process of the
+ *           user's (lockers that call pam_authenticate alone). libpam says nothing of the rest of
  *           the stack: the auth line belongs where a wrong password
  *           never arrives (pam_oo7(8), WHERE THE AUTH LINE GOES).
  * setcred:  PAM_REFRESH_CRED and PAM_REINITIALIZE_CRED (screen lockers)
@@ -703,14 +703,19 @@ static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s);
 
 /*
  * pam_set_data cleanup: runs on pam_end, on replacement and on drop
- * (PAM_DATA_REPLACE), and in a forked host's child (PAM_DATA_SILENT); only
- * a pam_end with PAM_SUCCESS, no flag, sends what auth kept.
+ * (PAM_DATA_REPLACE), and in a forked host's child (PAM_DATA_SILENT). Only
+ * a pam_end with PAM_SUCCESS, no flag, in a process whose real uid is the
+ * user's sends what auth kept: a screen locker runs so (vlock and physlock
+ * set-user-ID root), and its status is the attempt's. A host of another
+ * uid may say PAM_SUCCESS of a login it refused after the password (sshd
+ * when a key then fails), or after a refused password (LightDM), typed
+ * perhaps by someone else than the user.
  */
 static void cleanup_stash(pam_handle_t *pamh, void *data, int status)
 {
 	struct oo7_stash *s = data;
 
-	if (status == PAM_SUCCESS && s->from_auth)
+	if (status == PAM_SUCCESS && s->from_auth && getuid() == s->uid)
 		unlock_at_end(pamh, s);
 	free_stash(s);
 }

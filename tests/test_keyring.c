@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,16 +293,72 @@ static void refresh_cred_for_another_user_sends_nothing(void **state)
 /* ---- screen lockers that call pam_authenticate alone ---- */
 
 /*
- * xsecurelock's helper, physlock and vlock: pam_authenticate, then pam_end
- * with its result; no setcred, no session. The password reaches a running
- * daemon at pam_end, and only if the application says it was accepted.
+ * xsecurelock's helper, physlock, vlock and slock run as the user (vlock
+ * and physlock set-user-ID root, their real uid the user's), call
+ * pam_authenticate, then pam_end with its result; no setcred, no session.
+ * Here, a child of this process running as alice: the handle of "login"
+ * for user (alice, unless a case says), authenticated with answers, then
+ * PAM_USER set to then (if not NULL), and ended with status.
  */
+static int reaped_status;
+
+/* pid has exited, and is reaped: for wait_on_sigchld(). */
+static bool reaped(pid_t pid)
+{
+	return waitpid(pid, &reaped_status, WNOHANG) == pid;
+}
+
+static void locker_as_alice(const char *const *answers, const char *then,
+			    int status)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pam_handle_t *pamh;
+
+		if (setgroups(0, NULL) < 0 ||
+		    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+		    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
+			_exit(3);
+		pamh = t_pam_start("login", "alice", answers);
+		if (pam_authenticate(pamh, 0) != PAM_SUCCESS)
+			_exit(4);
+		if (then && pam_set_item(pamh, PAM_USER, then) != PAM_SUCCESS)
+			_exit(5);
+		pam_end(pamh, status);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_true(wait_on_sigchld(reaped, pid, 20000));
+	assert_true(WIFEXITED(reaped_status));
+	assert_int_equal(WEXITSTATUS(reaped_status), 0);
+}
+
+/* The password reaches a running daemon at a pam_end with PAM_SUCCESS. */
 static void auth_alone_unlocks_a_running_daemons_keyring(void **state)
+{
+	(void)state;
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+
+	locker_as_alice(old_pw, NULL, PAM_SUCCESS);
+
+	assert_keyring(&t_alice, OLD_PW, false);
+	assert_int_equal(fake_daemon_frames_acted_on(&t_alice), 1);
+}
+
+/*
+ * A host that is not alice's (sshd, whose pam_end says PAM_SUCCESS after a
+ * good password even when a key then fails; LightDM, whose pam_end says
+ * PAM_SUCCESS after a failure): nothing at pam_end. Only a process whose
+ * real uid is the user's, a locker, vouches so for a password.
+ */
+static void auth_alone_in_a_host_of_another_uid_sends_nothing(void **state)
 {
 	(void)state;
 	pam_end(authenticated_with_her_daemon_up(), PAM_SUCCESS);
 
-	assert_unlocked_with(OLD_PW);
+	assert_still_locked(&t_alice);
 }
 
 /*
@@ -338,7 +395,7 @@ static void auth_alone_starts_no_daemon(void **state)
 	keyring_create(&t_alice, OLD_PW, true);
 	session_bus_create(&t_alice);
 
-	pam_end(alice_authenticated(old_pw), PAM_SUCCESS);
+	locker_as_alice(old_pw, NULL, PAM_SUCCESS);
 
 	assert_int_equal(fake_daemons_of(&t_alice), 0);
 	assert_false(fake_daemon_ran(&t_alice));
@@ -346,33 +403,31 @@ static void auth_alone_starts_no_daemon(void **state)
 	assert_logged("No daemon runs at the end of the authentication");
 }
 
-/* PAM_USER changed after auth (sudo -u, doas): pam_end sends to no one. */
+/* PAM_USER changed after auth: pam_end sends to no one. */
 static void auth_alone_for_another_user_sends_nothing(void **state)
 {
-	pam_handle_t *pamh;
-
 	(void)state;
 	stack("debug");
 	daemon_up(&t_alice, OLD_PW);
 	daemon_up(&t_bob, OLD_PW);
-	pamh = alice_authenticated(old_pw);
 
-	assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
-	pam_end(pamh, PAM_SUCCESS);
+	locker_as_alice(old_pw, "bob", PAM_SUCCESS);
 
 	assert_still_locked(&t_bob);
 	assert_still_locked(&t_alice);
 }
 
 /*
- * A host that forks after auth ends the handle in its child with
- * PAM_DATA_SILENT (the parent goes on with it): nothing is sent there.
+ * A host that forks ends the handle in its child with PAM_DATA_SILENT (the
+ * parent goes on with it): nothing is sent there.
  */
 static void pam_end_with_data_silent_sends_nothing(void **state)
 {
 	(void)state;
-	pam_end(authenticated_with_her_daemon_up(),
-		PAM_SUCCESS | PAM_DATA_SILENT);
+	stack("debug");
+	daemon_up(&t_alice, OLD_PW);
+
+	locker_as_alice(old_pw, NULL, PAM_SUCCESS | PAM_DATA_SILENT);
 
 	assert_still_locked(&t_alice);
 }
@@ -576,6 +631,7 @@ const struct CMUnitTest keyring_tests[] = {
     TD(delete_cred_wipes_the_kept_password),
     TD(refresh_cred_for_another_user_sends_nothing),
     TD(auth_alone_unlocks_a_running_daemons_keyring),
+    TD(auth_alone_in_a_host_of_another_uid_sends_nothing),
     TD(refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon),
     TD(auth_alone_starts_no_daemon),
     TD(auth_alone_for_another_user_sends_nothing),

@@ -27,6 +27,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -704,18 +705,49 @@ static int swaylock_after_failures(const char *pw)
 	return r;
 }
 
+static int reaped_status;
+
+/* pid has exited, and is reaped: for wait_on_sigchld(). */
+static bool reaped(pid_t pid)
+{
+	return waitpid(pid, &reaped_status, WNOHANG) == pid;
+}
+
+/*
+ * locker(pw) in a child running as alice, as lockers run (pam_unix then
+ * checks her password with its set-user-ID helper); what it returned.
+ */
+static int as_alice(int (*locker)(const char *pw), const char *pw)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 ||
+		    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
+		    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
+			_exit(255);
+		_exit(locker(pw));
+	}
+	assert_true(pid > 0);
+	assert_true(wait_on_sigchld(reaped, pid, CLIENT_TIMEOUT_MS));
+	assert_true(WIFEXITED(reaped_status));
+	assert_int_not_equal(WEXITSTATUS(reaped_status), 255);
+	return WEXITSTATUS(reaped_status);
+}
+
 /* On this shape, a good password unlocks; a refused one sends nothing. */
 static void auth_line_runs_only_after_a_good_password(void (*stacks)(void))
 {
 	machine_with_her_daemon_up();
 	stacks();
 
-	assert_int_not_equal(swaylock_after_failures("wrong"), PAM_SUCCESS);
+	assert_int_not_equal(as_alice(swaylock_after_failures, "wrong"),
+			     PAM_SUCCESS);
 	assert_keyring(&t_alice, OLD_PW, true);
 	assert_int_equal(fake_daemon_frames(&t_alice, &(struct record *){0}),
 			 0);
 
-	assert_int_equal(locker_auth(OLD_PW), PAM_SUCCESS);
+	assert_int_equal(as_alice(locker_auth, OLD_PW), PAM_SUCCESS);
 	assert_keyring(&t_alice, OLD_PW, false);
 }
 
