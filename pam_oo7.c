@@ -2105,15 +2105,19 @@ static int await_exec(int fd, pid_t pid, uint64_t deadline)
  * In the intermediate child of fork_lasting: forks the daemon, waits for
  * its exec, and sends the outcome to our parent, a success included: the
  * daemon will not be our parent's child, whose state it could read.
- * Reaps a daemon that died before it ran, so that no zombie of it reaches
- * a host that adopts orphans (PR_SET_CHILD_SUBREAPER). Never returns.
+ * Reaps a daemon that failed or died before it ran, so that no zombie of
+ * it reaches a host that adopts orphans (PR_SET_CHILD_SUBREAPER). Never
+ * returns.
  */
 static void start_grandchild(const struct oo7_spawn *sp,
 			     const struct passwd *pw, uint64_t deadline)
 {
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	struct oo7_child gc = {.pid = -1, .pidfd = -1};
 	int ends[2], err;
 
+	/* ours to reap: a host that ignores SIGCHLD would have it reaped */
+	sigaction(SIGCHLD, &dfl, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0 &&
 	    (gc.pid = fork()) == 0)
 		exec_daemon(sp, pw, ends[0]);
@@ -2122,7 +2126,7 @@ static void start_grandchild(const struct oo7_spawn *sp,
 		close(ends[0]);
 		err = -await_exec(ends[1], gc.pid, deadline);
 	}
-	if (err == ESRCH)
+	if (gc.pid > 0 && err && err != ETIMEDOUT) /* it ends, or has ended */
 		wait_child(&gc, deadline);
 	if (write(sp->status_fd, &err, sizeof(err)) != sizeof(err))
 		_exit(2);

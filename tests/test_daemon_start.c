@@ -370,13 +370,15 @@ static void daemon_for_a_change_that_exits_leaves_no_child_nor_fd(void **state)
 }
 
 /*
- * In a child of this process, in which every process, the module's
- * children too, dies at its next execve (a seccomp filter, inherited
- * across fork): the daemon's process dies just before it runs the
- * program, as one that the user kills in that instant does. Returns
- * fn's result, or -1 when the child kept a child of its own.
+ * fn's result in a child of this process that adopts orphans
+ * (PR_SET_CHILD_SUBREAPER, as a session manager does), so that a zombie
+ * the module leaves behind becomes its own; with kill_at_exec, every
+ * process there, the module's children too, dies at its next execve (a
+ * seccomp filter, inherited across fork): the daemon's process dies just
+ * before it runs the program, as one that the user kills in that instant
+ * does. -1 when the child was left a child of its own.
  */
-static int killed_at_exec(int (*fn)(void))
+static int in_a_subreaper(int (*fn)(void), bool kill_at_exec)
 {
 	struct sock_filter at_exec[] = {
 	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -390,10 +392,14 @@ static int killed_at_exec(int (*fn)(void))
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ||
+		    (kill_at_exec &&
+		     (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)))
 			_exit(255);
 		status = fn();
+		/* an orphan reaches us once its parent is gone: give it time */
+		poll(NULL, 0, 200);
 		_exit(waitpid(-1, NULL, WNOHANG) < 0 ? status : 254);
 	}
 	assert_true(pid > 0);
@@ -431,7 +437,7 @@ static void start_killed_before_exec(int (*fn)(void))
 	t_runtime_dir(&t_alice);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	assert_int_equal(killed_at_exec(fn), PAM_SUCCESS);
+	assert_int_equal(in_a_subreaper(fn, true), PAM_SUCCESS);
 
 	assert_true(elapsed_ms(&t0) < 10000);
 	assert_logged("Failed to start " FAKE_DAEMON
@@ -452,11 +458,33 @@ change_whose_daemon_is_killed_before_exec_did_not_start(void **state)
 	start_killed_before_exec(change);
 }
 
+/*
+ * A login whose daemon cannot be executed (its #! interpreter is missing),
+ * in a host that adopts orphans: the daemon's process, which fails and
+ * exits, is reaped by the module's intermediate child; no zombie of it
+ * reaches the host.
+ */
+static void failed_exec_leaves_no_zombie_to_a_subreaper_host(void **state)
+{
+	(void)state;
+	assert_true(g_file_set_contents(DAEMON_WITHOUT_INTERPRETER,
+					"#!/nonexistent/interpreter\n", -1,
+					NULL));
+	assert_int_equal(chmod(DAEMON_WITHOUT_INTERPRETER, 0755), 0);
+	stack("auto_start timeout=10000 daemon=%s", DAEMON_WITHOUT_INTERPRETER);
+	t_runtime_dir(&t_alice);
+
+	assert_int_equal(in_a_subreaper(login, false), PAM_SUCCESS);
+
+	unlink(DAEMON_WITHOUT_INTERPRETER);
+}
+
 const struct CMUnitTest daemon_start_tests[] = {
     TD(failed_start_for_a_change_leaves_no_child_nor_fd),
     TD(daemon_for_a_change_that_exits_leaves_no_child_nor_fd),
     TD(login_whose_daemon_is_killed_before_exec_did_not_start),
     TD(change_whose_daemon_is_killed_before_exec_did_not_start),
+    TD(failed_exec_leaves_no_zombie_to_a_subreaper_host),
     TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
     TD(host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start),
     TD(host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start),
