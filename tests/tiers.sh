@@ -14,6 +14,9 @@
 #   root, identity, valgrind, asan
 #             root: other uids, namespaces, real Debian programs; the
 #             greeters' and lockers' packages downloaded once (network)
+#   deb       root: the release tarball packaged with tests/debian by
+#             dpkg-buildpackage as an unprivileged user with no network
+#             (its make check run), then lintian
 #
 # TIERS="unit user" runs only those.
 set -u
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 top=$PWD
 logs=$top/build/logs
 mkdir -p "$logs"
-all="unit user man exports flags fuzz dist root identity valgrind asan"
+all="unit user man exports flags fuzz dist root identity valgrind asan deb"
 tiers=${TIERS:-$all}
 check_all=${CHECK_ALL:-0}
 is_root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
@@ -67,6 +70,14 @@ why_not() {
 		[ "$1" = identity ] || make -s -C tests downloads \
 			>"$logs/downloads.log" 2>&1 ||
 			echo "the greeters' and lockers' packages could not be downloaded (no network?)" ;;
+	deb)
+		[ "$is_root" = 1 ] || { echo "not root"; return; }
+		[ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$top" ] ||
+			{ echo "not a git checkout"; return; }
+		p=$(lacking dpkg-dev debhelper lintian util-linux)
+		[ -n "$p" ] && { echo "$p missing (make deps, as root)"; return; }
+		p=$(dpkg-checkbuilddeps tests/debian/control 2>&1) ||
+			echo "${p#*: } (make deps, as root)" ;;
 	esac
 }
 
@@ -116,8 +127,11 @@ for t in $tiers; do
 	[ "$s" = 0 ] || text="$text, $s skipped"
 	line "$t" "$text, ${secs}s (build/logs/$t.log)"
 	if [ "$f" != 0 ]; then
-		grep -E '^\[  FAILED  \] [a-z_0-9]+$|^\[  ERROR   \]' "$log" |
-			sed 's/^/          /' | head -20 >"$logs/.failed"
+		# the log's end, where a failing case's reasons are, for CI
+		printf '\n--- %s failed; the end of build/logs/%s.log:\n' "$t" "$t"
+		tail -n 60 "$log"
+		grep -E '^\[  (FAILED|ERROR)   ?\] [a-z_0-9]+$' "$log" |
+			sed 's/^/          /' | sort -u | head -20 >"$logs/.failed"
 		summary="$summary$(cat "$logs/.failed")
 "
 	fi
