@@ -10,8 +10,9 @@ build_pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev libgli
 demo_pkgs="$build_pkgs pamtester"
 # The tiers that any user can run: man, flags, fuzz, valgrind.
 any_pkgs="mandoc groff-base clang libfuzzer-14-dev dpkg-dev valgrind"
-# The root tier: real programs, and the i386 tree of the identity tier.
-root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dbus-daemon gnome-keyring"
+# The root tiers: real programs, the i386 tree of the identity tier, and
+# the deb tier's tools (dpkg-buildpackage with dh, lintian).
+root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dbus-daemon gnome-keyring debhelper lintian"
 
 case ${1:-check} in
 demo) want=$demo_pkgs ;;

@@ -77,7 +77,7 @@ why_not() {
 		p=$(lacking dpkg-dev debhelper lintian util-linux)
 		[ -n "$p" ] && { echo "$p missing (make deps, as root)"; return; }
 		p=$(dpkg-checkbuilddeps tests/debian/control 2>&1) ||
-			echo "${p#*: } (make deps, as root)" ;;
+			echo "${p##*: } missing (make deps, as root)" ;;
 	esac
 }
 
