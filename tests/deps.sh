@@ -12,7 +12,7 @@ demo_pkgs="$build_pkgs pamtester"
 any_pkgs="mandoc groff-base clang libfuzzer-14-dev dpkg-dev valgrind"
 # The root tiers: real programs, the i386 tree of the identity tier, and
 # the deb tier's tools (dpkg-buildpackage with dh, lintian).
-root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap sudo opendoas login passwd openssh-server sshpass libpam-gnome-keyring dbus-daemon gnome-keyring debhelper lintian"
+root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap login passwd openssh-client libwrap0 sshpass dbus-daemon libgck-1-0 libgcr-base-3-1 debhelper lintian"
 
 case ${1:-check} in
 demo) want=$demo_pkgs ;;

@@ -98,12 +98,42 @@ static void add_users(const char *host, bool group)
 	/* alice has one supplementary group, for the daemon start. */
 	if (group)
 		g_string_append(s, "oo7test:x:61100:alice\n");
+	/* sshd's privilege separation user, as openssh-server adds it */
+	else if (!strstr(orig, "\nsshd:"))
+		g_string_append(s, "sshd:x:61199:65534::/run/sshd:"
+				   "/usr/sbin/nologin\n");
 	write_file(copy, s->str, 0644);
 	if (mount(copy, host, "none", MS_BIND, NULL) < 0)
 		die(host);
 	g_string_free(s, TRUE);
 	g_free(orig);
 	g_free(copy);
+}
+
+/*
+ * The packages that the root tier takes from the archive unpacked, not
+ * installed (HOSTPKGS_DIR: sudo, opendoas, openssh-server,
+ * libpam-gnome-keyring, which installed would add to the host's
+ * /etc/pam.d, enable sshd and add their profile to its common-* files):
+ * laid over /usr and /etc here, as if installed. Without them, nothing.
+ */
+static void host_packages(void)
+{
+	char opts[1200], up[300], work[300];
+
+	if (access(HOSTPKGS_DIR "/usr", F_OK) < 0)
+		return;
+	snprintf(opts, sizeof(opts), "lowerdir=%s/usr:/usr", HOSTPKGS_DIR);
+	if (mount("overlay", "/usr", "overlay", 0, opts) < 0)
+		die("an overlay of the unpacked packages on /usr");
+	snprintf(up, sizeof(up), "%s/etc-up", base);
+	snprintf(work, sizeof(work), "%s/etc-work", base);
+	if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
+		die("etc-up");
+	snprintf(opts, sizeof(opts), "lowerdir=%s/etc:/etc,upperdir=%s,workdir=%s",
+		 HOSTPKGS_DIR, up, work);
+	if (mount("overlay", "/etc", "overlay", 0, opts) < 0)
+		die("an overlay of the unpacked packages on /etc");
 }
 
 /* A /dev of our own, so that /dev/log can be ours. */
@@ -225,6 +255,7 @@ void t_sandbox_enter(void)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	host_packages();
 	add_users("/etc/passwd", false);
 	add_users("/etc/group", true);
 	private_dev();

@@ -37,6 +37,19 @@ lacking() {
 	done
 }
 
+# What of the host a run must leave as it was: the PAM configuration, the
+# pam-auth-update profiles, and the units enabled for the system and for
+# every user.
+host_state() {
+	for d in /etc/pam.d /usr/share/pam-configs /etc/systemd/system \
+		/etc/systemd/user; do
+		[ -d "$d" ] && find "$d" -printf '%p %l\n' | sort
+	done
+	find /etc/pam.d /usr/share/pam-configs -type f -exec cat {} + \
+		2>/dev/null | cksum
+}
+host_before=$(host_state)
+
 # As root, with the archive reachable, what a tier lacks is installed first
 # (deps.sh: nothing started, no Recommends); as anyone else, it is skipped.
 if [ "$is_root" = 1 ]; then
@@ -136,6 +149,13 @@ for t in $tiers; do
 "
 	fi
 done
+
+if [ "$(host_state)" = "$host_before" ]; then
+	line host "as it was: /etc/pam.d, pam-configs, enabled units"
+else
+	line host "CHANGED: /etc/pam.d, pam-configs or enabled units"
+	failed=$((failed + 1))
+fi
 
 printf '\n%s' "$summary"
 printf '%d tiers run, %d skipped, %d failed; %d passed, %d failed\n' \
