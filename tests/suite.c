@@ -2,6 +2,7 @@
 /* What the test files share; see suite.h. */
 #define _GNU_SOURCE
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1248,6 +1249,11 @@ void client_free(struct client *c)
 {
 	g_string_free(c->out, TRUE);
 	g_string_free(c->err, TRUE);
+}
+
+bool modules_loaded_while_root(void)
+{
+	return dlopen(FIXTURE_PATH, RTLD_NOW) && dlopen(MODULE_PATH, RTLD_NOW);
 }
 
 void exec_as_alice(const char *const *argv)

@@ -369,6 +369,13 @@ void client_init(struct client *c);
 void client_free(struct client *c);
 /* How a child, its stdio in place, executes argv; it does not return. */
 typedef void (*exec_fn)(const char *const *argv);
+/*
+ * In a child about to run libpam as a test user: the module and the
+ * fixture loaded while root, as the clone may be in a folder that the
+ * user cannot read (mode 0700: root's home, mktemp -d); libpam's dlopen
+ * then finds them loaded. False if either could not be.
+ */
+bool modules_loaded_while_root(void);
 /* In a child: alice, as her login would make her, then argv. */
 void exec_as_alice(const char *const *argv) __attribute__((noreturn));
 /* In a child: argv with env (at most 4) and make check-asan's variables. */

@@ -316,7 +316,7 @@ static void locker_as_alice(const char *const *answers, const char *then,
 	if (pid == 0) {
 		pam_handle_t *pamh;
 
-		if (setgroups(0, NULL) < 0 ||
+		if (!modules_loaded_while_root() || setgroups(0, NULL) < 0 ||
 		    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
 		    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
 			_exit(3);
