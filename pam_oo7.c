@@ -410,6 +410,14 @@ static void escape_for_log(const char *s, char *out)
 }
 
 /*
+ * Set while pam_end runs our cleanup: libpam names the module in a log
+ * line only while it runs one of its hooks, and writes "PAM" otherwise.
+ * Not thread-local (that would link ld.so): two handles ended at once in
+ * two threads could only name the module on a line where it is not due.
+ */
+static bool oo7_in_pam_end;
+
+/*
  * Every log line passes here: names, paths and a daemon's words come from
  * outside, and a newline or an escape sequence in them must not reach the
  * log as it is.
@@ -423,7 +431,8 @@ static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	escape_for_log(line, safe);
-	pam_syslog(pamh, prio, "%s", safe);
+	pam_syslog(pamh, prio, "%s%s", oo7_in_pam_end ? "pam_oo7(pam_end): " : "",
+		   safe);
 }
 
 static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
@@ -3124,11 +3133,13 @@ static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s)
 	if (pam_get_item(pamh, PAM_USER, &user) != PAM_SUCCESS || !user ||
 	    strcmp(user, s->user) != 0)
 		return;
+	oo7_in_pam_end = true;
 	if (send_request(pamh, &s->opts, &req, deadline_of(&s->opts)) ==
 	    OO7_NO_DAEMON)
 		debug_log(pamh, &s->opts,
 			  "No daemon runs at the end of the authentication: "
 			  "nothing sent, nothing started");
+	oo7_in_pam_end = false;
 }
 
 /*
