@@ -43,7 +43,7 @@
  * The wire format is the GVariant (oo7 after 0.7.0.alpha) or D-Bus (0.6,
  * 0.7.0.alpha) marshalling of (ysayay), preceded by its length as a
  * little-endian u32; encoding=auto tries the first, then the second; see
- * pam_oo7(8).
+ * pam_oo7(8), PROTOCOL.
  *
  * Call map:
  *   pam_sm_authenticate -> keep_authtok -> get_user, keep_password
@@ -1176,11 +1176,11 @@ static const char *explicit_socket(pam_handle_t *pamh, const struct oo7_opts *o)
 }
 
 /*
- * Picks the socket path in the order of pam_oo7(8) and lstat()s it, with the
- * user's rights, into path (OO7_SUN_PATH_MAX bytes). Returns 0, -ENOENT when
- * there is none, or another -errno when a path cannot be looked at (EACCES,
- * ENOTDIR, ELOOP): the search stops there, as a daemon started now would not
- * be reached either.
+ * Picks the socket path in the order of pam_oo7(8), PROTOCOL, and lstat()s
+ * it, with the user's rights, into path (OO7_SUN_PATH_MAX bytes). Returns
+ * 0, -ENOENT when there is none, or another -errno when a path cannot be
+ * looked at (EACCES, ENOTDIR, ELOOP): the search stops there, as a daemon
+ * started now would not be reached either.
  */
 static int find_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 		       const struct passwd *pw, char *path, struct stat *st)

@@ -3,7 +3,7 @@
  * make demo: a real login through the real module. In a private mount
  * namespace (nothing of the host's is touched), the test user alice gets a
  * runtime folder and a listener that speaks the daemon's side of the wire
- * (pam_oo7(8), "Wire format") and runs as alice; /etc/pam.d is replaced by
+ * (pam_oo7(8), PROTOCOL) and runs as alice; /etc/pam.d is replaced by
  * a private folder (in the namespace only), and pamtester then
  * authenticates, opens a session and changes the password through
  * pam_oo7.so, once per encoding. The listener

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The wire: what crosses the socket, byte for byte, against golden frames
- * made by zvariant (the daemon's own library) and against libdbus-1 and
- * GLib, in both encodings, for passwords and user names of any bytes and
- * length; and the stand-ins for each release of oo7-daemon, which act on
- * the encoding they read and drop the other with no reply.
+ * The wire, as pam_oo7(8) describes it under PROTOCOL: what crosses the
+ * socket, byte for byte, against golden frames made by zvariant (the
+ * daemon's own library) and against libdbus-1 and GLib, in both
+ * encodings, for passwords and user names of any bytes and length; and
+ * the stand-ins for each release of oo7-daemon, which act on the encoding
+ * they read and drop the other with no reply.
  */
 #define _GNU_SOURCE
 #include <errno.h>

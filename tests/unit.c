@@ -310,7 +310,7 @@ static void assert_golden(enum oo7_encoding enc, enum oo7_op op,
 }
 
 /*
- * The unlocks are pam_oo7(8)'s, under Wire format; the changes were made by
+ * The unlocks are pam_oo7(8)'s, under PROTOCOL; the changes were made by
  * zvariant, the daemon's library (as in test_wire.c).
  */
 static void frames_match_the_golden_hex_byte_for_byte(void **s)
