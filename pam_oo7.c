@@ -9,9 +9,10 @@
  *           records whose it is: the uid PAM_USER had then. It sends
  *           nothing; a copy that no later hook used goes to a running
  *           daemon at a pam_end with PAM_SUCCESS in a process of the
- *           user's (lockers that call pam_authenticate alone). libpam says nothing of the rest of
- *           the stack: the auth line belongs where a wrong password
- *           never arrives (pam_oo7(8), WHERE THE AUTH LINE GOES).
+ *           user's (lockers that call pam_authenticate alone). libpam
+ *           says nothing of the rest of the stack: the auth line belongs
+ *           where a wrong password never arrives (pam_oo7(8), WHERE THE
+ *           AUTH LINE GOES).
  * setcred:  PAM_REFRESH_CRED and PAM_REINITIALIZE_CRED (screen lockers)
  *           send the copy to a running daemon and wipe it; PAM_DELETE_CRED
  *           wipes it.
@@ -46,16 +47,17 @@
  * pam_oo7(8), PROTOCOL.
  *
  * Call map:
- *   pam_sm_authenticate -> keep_authtok -> get_user, keep_password
- *   pam_sm_setcred      -> refresh_keyring -> kept_for, send_kept
- *   pam_sm_open_session -> open_keyring -> kept_for (refuse_kept), send_kept
+ *   pam_sm_authenticate -> kept_store_authtok -> get_user, kept_store
+ *   pam_sm_setcred      -> refresh_keyring -> kept_whose, kept_send
+ *   pam_sm_open_session -> open_keyring -> kept_whose (kept_refuse), kept_send
  *                            | look_for_daemon
- *                          -> bring_up, send_kept
+ *                          -> bring_up, kept_send
  *   pam_sm_chauthtok    -> rekey -> send_request
  *                          -> rekey_through_a_start -> bring_up,
  *                             send_when_up, stop_started
- *                          -> keep_password
- *   send_kept    -> send_request | send_when_up: a change, then an unlock
+ *                          -> kept_store
+ *   kept_send    -> send_request | send_when_up: a change, then an unlock
+ *   pam_end (libpam) -> kept_cleanup -> unlock_at_end -> send_request
  *   send_request -> deliver_in (GVariant, then D-Bus) -> encode_frame,
  *                   open_daemon, read_reply
  *   open_daemon  -> become_user, find_socket, check_socket, connect_socket,
@@ -106,7 +108,7 @@
 #endif
 #define OO7_VERSION_KEY "pam_oo7_version_logged"
 
-#define OO7_STASH_KEY "pam_oo7_authtok"
+#define OO7_KEPT_KEY "pam_oo7_authtok"
 /* Set once a copy kept for another user was wiped: no start follows. */
 #define OO7_REFUSED_KEY "pam_oo7_refused"
 #define OO7_ENV_SOCKET "OO7_PAM_SOCKET"
@@ -219,7 +221,7 @@ enum oo7_up {
 };
 
 /* Whose the kept password is, seen from the session. */
-enum oo7_kept {
+enum oo7_kept_whose {
 	OO7_KEPT_NONE,
 	OO7_KEPT_MINE,	 /* kept for the PAM user */
 	OO7_KEPT_OTHERS, /* kept for another uid: wiped, nothing to do */
@@ -250,7 +252,7 @@ struct oo7_request {
  * The password kept from auth (or a change) to the session or setcred, and
  * whose it is.
  */
-struct oo7_stash {
+struct oo7_kept {
 	uid_t uid;
 	gid_t gid;
 	char *user;
@@ -696,7 +698,7 @@ static void wipe_string(char *s)
 	free(s);
 }
 
-static void free_stash(struct oo7_stash *s)
+static void kept_free(struct oo7_kept *s)
 {
 	if (!s)
 		return;
@@ -708,7 +710,7 @@ static void free_stash(struct oo7_stash *s)
 }
 
 /* At pam_end, the copy that auth kept; in "what each hook does". */
-static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s);
+static void unlock_at_end(pam_handle_t *pamh, const struct oo7_kept *s);
 
 /*
  * pam_set_data cleanup: runs on pam_end, on replacement and on drop
@@ -720,18 +722,18 @@ static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s);
  * when a key then fails), or after a refused password (LightDM), typed
  * perhaps by someone else than the user.
  */
-static void cleanup_stash(pam_handle_t *pamh, void *data, int status)
+static void kept_cleanup(pam_handle_t *pamh, void *data, int status)
 {
-	struct oo7_stash *s = data;
+	struct oo7_kept *s = data;
 
 	if (status == PAM_SUCCESS && s->from_auth && getuid() == s->uid)
 		unlock_at_end(pamh, s);
-	free_stash(s);
+	kept_free(s);
 }
 
-static void drop_stash(pam_handle_t *pamh)
+static void kept_drop(pam_handle_t *pamh)
 {
-	pam_set_data(pamh, OO7_STASH_KEY, NULL, NULL);
+	pam_set_data(pamh, OO7_KEPT_KEY, NULL, NULL);
 }
 
 /*
@@ -739,10 +741,10 @@ static void drop_stash(pam_handle_t *pamh)
  * (uid and name); for a change, req->old too: a change not yet delivered.
  * It replaces what was kept before. Returns 0 or -ENOMEM (logged).
  */
-static int keep_password(pam_handle_t *pamh, const struct oo7_request *req,
+static int kept_store(pam_handle_t *pamh, const struct oo7_request *req,
 			 const struct oo7_opts *auth)
 {
-	struct oo7_stash *s = calloc(1, sizeof(*s));
+	struct oo7_kept *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (s) {
@@ -763,14 +765,14 @@ static int keep_password(pam_handle_t *pamh, const struct oo7_request *req,
 	    (req->op == OO7_OP_CHANGE && !s->old) ||
 	    (auth && auth->socket && !s->socket)) {
 		oo7_log(pamh, LOG_CRIT, "Failed to copy the password: %m");
-		free_stash(s);
+		kept_free(s);
 		return -ENOMEM;
 	}
-	r = pam_set_data(pamh, OO7_STASH_KEY, s, cleanup_stash);
+	r = pam_set_data(pamh, OO7_KEPT_KEY, s, kept_cleanup);
 	if (r != PAM_SUCCESS) {
 		oo7_log(pamh, LOG_ERR, "Failed to keep the password: %s",
 			pam_strerror(pamh, r));
-		free_stash(s);
+		kept_free(s);
 		return -ENOMEM;
 	}
 	return 0;
@@ -781,7 +783,7 @@ static int keep_password(pam_handle_t *pamh, const struct oo7_request *req,
  * for. Returns 0 when one was kept, -ENOENT when there was no password or
  * no user to keep it for, or -ENOMEM.
  */
-static int keep_authtok(pam_handle_t *pamh, const struct oo7_opts *o)
+static int kept_store_authtok(pam_handle_t *pamh, const struct oo7_opts *o)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
 	const void *tok = NULL;
@@ -796,20 +798,21 @@ static int keep_authtok(pam_handle_t *pamh, const struct oo7_opts *o)
 	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return -ENOENT;
 	req.new = tok;
-	return keep_password(pamh, &req, o);
+	return kept_store(pamh, &req, o);
 }
 
 /*
  * What was kept, in *kept, and whether it was kept for the user this
- * request is for. The pointer stays valid until drop_stash.
+ * request is for. The pointer stays valid until kept_drop.
  */
-static enum oo7_kept kept_for(pam_handle_t *pamh, const struct oo7_request *req,
-			      const struct oo7_stash **kept)
+static enum oo7_kept_whose kept_whose(pam_handle_t *pamh,
+				       const struct oo7_request *req,
+				       const struct oo7_kept **kept)
 {
 	const void *data = NULL;
 
 	*kept = NULL;
-	if (pam_get_data(pamh, OO7_STASH_KEY, &data) != PAM_SUCCESS || !data)
+	if (pam_get_data(pamh, OO7_KEPT_KEY, &data) != PAM_SUCCESS || !data)
 		return OO7_KEPT_NONE;
 	*kept = data;
 	return (*kept)->uid == req->pw->pw_uid ? OO7_KEPT_MINE
@@ -821,15 +824,15 @@ static enum oo7_kept kept_for(pam_handle_t *pamh, const struct oo7_request *req,
  * names: PAM_USER changed after auth) goes to no one: wiped at once. The
  * handle remembers it, so that a session that follows starts nothing.
  */
-static void refuse_kept(pam_handle_t *pamh, const struct oo7_request *req,
-			const struct oo7_stash *kept)
+static void kept_refuse(pam_handle_t *pamh, const struct oo7_request *req,
+			const struct oo7_kept *kept)
 {
 	oo7_log(pamh, LOG_NOTICE,
 		"The password was kept for %s (uid %u), not for %s (uid %u): "
 		"wiped, nothing sent, nothing started",
 		kept->user, (unsigned int)kept->uid, req->user,
 		(unsigned int)req->pw->pw_uid);
-	drop_stash(pamh);
+	kept_drop(pamh);
 	pam_set_data(pamh, OO7_REFUSED_KEY, (void *)OO7_REFUSED_KEY, NULL);
 }
 
@@ -3119,7 +3122,7 @@ static enum oo7_result send_when_up(pam_handle_t *pamh,
  * pam_get_data and pam_modutil_getpwnam in this call: the user's ids come
  * from the copy.
  */
-static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s)
+static void unlock_at_end(pam_handle_t *pamh, const struct oo7_kept *s)
 {
 	struct passwd pw = {
 	    .pw_name = s->user, .pw_uid = s->uid, .pw_gid = s->gid};
@@ -3146,7 +3149,7 @@ static void unlock_at_end(pam_handle_t *pamh, const struct oo7_stash *s)
  * The request that what was kept makes: the change still pending, or the
  * unlock with the password in force.
  */
-static void kept_request(const struct oo7_stash *kept, struct oo7_request *req)
+static void kept_request(const struct oo7_kept *kept, struct oo7_request *req)
 {
 	req->op = kept->old ? OO7_OP_CHANGE : OO7_OP_UNLOCK;
 	req->old = kept->old ? kept->old : "";
@@ -3159,7 +3162,7 @@ static void kept_request(const struct oo7_stash *kept, struct oo7_request *req)
  * with the new password. With st, the daemon was just started: the first
  * request waits for its socket. Returns what became of the first request.
  */
-static enum oo7_result send_kept(pam_handle_t *pamh, const struct oo7_opts *o,
+static enum oo7_result kept_send(pam_handle_t *pamh, const struct oo7_opts *o,
 				 const struct oo7_request *req,
 				 struct oo7_start *st, uint64_t deadline)
 {
@@ -3190,14 +3193,14 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 	struct oo7_start st = {.lifetime = OO7_DAEMON_STAYS,
 			       .child = {.pidfd = -1}};
 	uint64_t deadline = deadline_of(o);
-	const struct oo7_stash *kept;
+	const struct oo7_kept *kept;
 	enum oo7_up up = OO7_UP_NONE;
 	enum oo7_result r;
 
 	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return;
-	if (kept_for(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
-		refuse_kept(pamh, &req, kept);
+	if (kept_whose(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
+		kept_refuse(pamh, &req, kept);
 		return;
 	}
 	if (!kept && kept_was_refused(pamh))
@@ -3211,7 +3214,7 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 		return;
 	if (kept) {
 		kept_request(kept, &req);
-		r = send_kept(pamh, o, &req, NULL, deadline);
+		r = kept_send(pamh, o, &req, NULL, deadline);
 	} else {
 		r = look_for_daemon(pamh, o, req.pw);
 	}
@@ -3227,7 +3230,7 @@ static void open_keyring(pam_handle_t *pamh, const struct oo7_opts *o)
 	 */
 	if ((up == OO7_UP_FORKED && req.op == OO7_OP_CHANGE) ||
 	    (up == OO7_UP_MANAGER && req.new))
-		r = send_kept(pamh, o, &req, &st, deadline);
+		r = kept_send(pamh, o, &req, &st, deadline);
 	if (r != OO7_SENT && req.op == OO7_OP_CHANGE)
 		oo7_log(pamh, LOG_NOTICE,
 			"No oo7 daemon took the change of password: the "
@@ -3247,26 +3250,26 @@ static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o,
 			    int flags)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = ""};
-	const struct oo7_stash *kept;
+	const struct oo7_kept *kept;
 	const void *data = NULL;
 
 	/* nothing kept, no user to look up: setcred runs at every login */
-	if (pam_get_data(pamh, OO7_STASH_KEY, &data) != PAM_SUCCESS || !data ||
+	if (pam_get_data(pamh, OO7_KEPT_KEY, &data) != PAM_SUCCESS || !data ||
 	    get_user(pamh, &req.user, &req.pw) < 0)
 		return;
-	if (kept_for(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
-		refuse_kept(pamh, &req, kept);
+	if (kept_whose(pamh, &req, &kept) == OO7_KEPT_OTHERS) {
+		kept_refuse(pamh, &req, kept);
 		return;
 	}
 	if (!(flags & (PAM_REFRESH_CRED | PAM_REINITIALIZE_CRED)))
 		return;
 	kept_request(kept, &req);
-	if (send_kept(pamh, o, &req, NULL, deadline_of(o)) == OO7_NO_DAEMON)
+	if (kept_send(pamh, o, &req, NULL, deadline_of(o)) == OO7_NO_DAEMON)
 		debug_log(pamh, o,
 			  "No daemon runs; the password is kept for "
 			  "a session");
 	else
-		drop_stash(pamh);
+		kept_drop(pamh);
 }
 
 /*
@@ -3320,11 +3323,11 @@ static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 			"No oo7 daemon took the change: the keyring is not "
 			"re-keyed yet; a session opened on this handle will "
 			"try again");
-	keep_password(pamh, &req, NULL);
+	kept_store(pamh, &req, NULL);
 }
 
 /* Root set the password: no old one to re-key with; keep the new one. */
-static void keep_new_password(pam_handle_t *pamh, const char *new)
+static void kept_store_new(pam_handle_t *pamh, const char *new)
 {
 	struct oo7_request req = {.op = OO7_OP_UNLOCK, .old = "", .new = new};
 
@@ -3332,7 +3335,7 @@ static void keep_new_password(pam_handle_t *pamh, const char *new)
 		"No old password (as when root sets it): the keyring was not "
 		"re-keyed");
 	if (get_user(pamh, &req.user, &req.pw) == 0)
-		keep_password(pamh, &req, NULL);
+		kept_store(pamh, &req, NULL);
 }
 
 /* ---- hooks ---- */
@@ -3349,9 +3352,9 @@ OO7_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
 	(void)flags;
 	parse_opts(pamh, argc, argv, &o);
 	/* A retry on the same handle must never carry an older password. */
-	drop_stash(pamh);
+	kept_drop(pamh);
 	pam_set_data(pamh, OO7_REFUSED_KEY, NULL, NULL);
-	if (service_wanted(pamh, &o) && keep_authtok(pamh, &o) == 0)
+	if (service_wanted(pamh, &o) && kept_store_authtok(pamh, &o) == 0)
 		debug_log(pamh, &o, "Kept the password for the session");
 	return PAM_IGNORE;
 }
@@ -3370,7 +3373,7 @@ OO7_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
 
 	parse_opts(pamh, argc, argv, &o);
 	if (flags & PAM_DELETE_CRED)
-		drop_stash(pamh);
+		kept_drop(pamh);
 	else if (service_wanted(pamh, &o))
 		refresh_keyring(pamh, &o, flags);
 	return PAM_IGNORE;
@@ -3385,7 +3388,7 @@ OO7_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
 	parse_opts(pamh, argc, argv, &o);
 	if (service_wanted(pamh, &o))
 		open_keyring(pamh, &o);
-	drop_stash(pamh);
+	kept_drop(pamh);
 	return PAM_SUCCESS;
 }
 
@@ -3395,7 +3398,7 @@ OO7_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
 	(void)flags;
 	(void)argc;
 	(void)argv;
-	drop_stash(pamh);
+	kept_drop(pamh);
 	return PAM_SUCCESS;
 }
 
@@ -3418,7 +3421,7 @@ OO7_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
 		oo7_log(pamh, LOG_NOTICE,
 			"No new password: the keyring was not re-keyed");
 	else if (!old)
-		keep_new_password(pamh, new);
+		kept_store_new(pamh, new);
 	else
 		rekey(pamh, &o, old, new);
 	return PAM_SUCCESS;
