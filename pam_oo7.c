@@ -1908,22 +1908,36 @@ static void block_signals(sigset_t *old)
 /* ---- /proc ---- */
 
 /*
+ * v's decimal digits into out (at most 10 bytes, no NUL); their number.
+ * By hand: it runs after fork, where snprintf is not async-signal-safe.
+ */
+static size_t put_decimal(char *out, uint32_t v)
+{
+	char digits[10];
+	size_t n = 0, len = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		out[len++] = digits[--n];
+	return len;
+}
+
+/*
  * The start of /proc/PID/leaf into buf (size bytes, NUL-terminated).
  * Returns its length, or 0 when there is none (pid 0: unknown). Safe
- * after fork: the path is formatted by hand.
+ * after fork.
  */
 static size_t read_proc(uint32_t pid, const char *leaf, char *buf,
 			size_t size)
 {
-	char path[48] = "/proc/", digits[10];
-	size_t at = strlen(path), n = 0;
+	char path[48] = "/proc/";
+	size_t at = strlen(path);
 	ssize_t got = -1;
 	int fd;
 
-	for (uint32_t v = pid; v && n < sizeof(digits); v /= 10)
-		digits[n++] = (char)('0' + v % 10);
-	while (n)
-		path[at++] = digits[--n];
+	at += put_decimal(path + at, pid);
 	path[at++] = '/';
 	if (strlen(leaf) < sizeof(path) - at)
 		strcpy(path + at, leaf);
@@ -2550,14 +2564,11 @@ static size_t put_uid_hex(char *out, uid_t uid)
 {
 	static const char hex[] = "0123456789abcdef";
 	char digits[10];
-	size_t n = 0, len = 0;
+	size_t n = put_decimal(digits, (uint32_t)uid), len = 0;
 
-	do
-		digits[n++] = (char)('0' + uid % 10);
-	while ((uid /= 10));
-	while (n--) {
-		out[len++] = hex[(unsigned char)digits[n] >> 4];
-		out[len++] = hex[digits[n] & 0xf];
+	for (size_t i = 0; i < n; i++) {
+		out[len++] = hex[(unsigned char)digits[i] >> 4];
+		out[len++] = hex[digits[i] & 0xf];
 	}
 	return len;
 }
