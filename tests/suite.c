@@ -1251,9 +1251,50 @@ void client_free(struct client *c)
 	g_string_free(c->err, TRUE);
 }
 
-bool modules_loaded_while_root(void)
+/*
+ * The module and the fixture loaded while root, in a child about to run
+ * libpam as a test user: the clone may be in a folder that the user cannot
+ * read (mode 0700: root's home, mktemp -d); libpam's dlopen then finds
+ * them loaded.
+ */
+static bool modules_loaded_while_root(void)
 {
 	return dlopen(FIXTURE_PATH, RTLD_NOW) && dlopen(MODULE_PATH, RTLD_NOW);
+}
+
+/* The processes that a case keeps, stopped by pid, the last first. */
+static pid_t kept[6];
+static int n_kept;
+
+pid_t t_keep(pid_t pid)
+{
+	assert_true(pid > 0);
+	assert_true(n_kept < (int)N_ELEMS(kept));
+	kept[n_kept++] = pid;
+	return pid;
+}
+
+void t_stop_kept(void)
+{
+	while (n_kept)
+		t_stop_child(kept[--n_kept]);
+}
+
+int as_alice(int (*fn)(const void *arg), const void *arg)
+{
+	pid_t pid = fork();
+	int r;
+
+	if (pid == 0) {
+		if (!modules_loaded_while_root())
+			_exit(255);
+		t_become(&t_alice);
+		_exit(fn(arg));
+	}
+	assert_true(pid > 0);
+	r = exit_status_within(pid, CLIENT_TIMEOUT_MS);
+	assert_true(r >= 0 && r != 255);
+	return r;
 }
 
 void exec_as_alice(const char *const *argv)
@@ -1552,6 +1593,25 @@ bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms)
 	close(p.fd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ok;
+}
+
+static int reaped_status;
+
+/* pid has exited, and is reaped: for wait_on_sigchld(). */
+static bool reaped(pid_t pid)
+{
+	return waitpid(pid, &reaped_status, WNOHANG) == pid;
+}
+
+int exit_status_within(pid_t pid, int ms)
+{
+	if (!wait_on_sigchld(reaped, pid, ms)) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &reaped_status, 0) < 0 && errno == EINTR)
+			;
+		return -1;
+	}
+	return WIFEXITED(reaped_status) ? WEXITSTATUS(reaped_status) : -1;
 }
 
 /* ---- the stand-in service manager (fake_manager.c) ---- */

@@ -265,6 +265,9 @@ void set_sigchld(enum sigchld how);
 void assert_host_unchanged_by(enum sigchld how, void (*fn)(void));
 /* Calls done(pid), woken by SIGCHLD, till true or ms pass; its last answer. */
 bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms);
+/* pid's exit code once reaped within ms; -1 if it did not exit (then it is
+ * killed and reaped). */
+int exit_status_within(pid_t pid, int ms);
 
 /* ---- real programs (sudo, doas, login, passwd) on private copies ---- */
 
@@ -369,13 +372,16 @@ void client_init(struct client *c);
 void client_free(struct client *c);
 /* How a child, its stdio in place, executes argv; it does not return. */
 typedef void (*exec_fn)(const char *const *argv);
+/* pid, a process of this case (> 0), kept for t_stop_kept(); pid. */
+pid_t t_keep(pid_t pid);
+/* Stops every kept process by pid, the last kept first. */
+void t_stop_kept(void);
 /*
- * In a child about to run libpam as a test user: the module and the
- * fixture loaded while root, as the clone may be in a folder that the
- * user cannot read (mode 0700: root's home, mktemp -d); libpam's dlopen
- * then finds them loaded. False if either could not be.
+ * fn(arg) in a child running as alice (her ids, no capability), as screen
+ * lockers run, the module and the fixture loaded first: its exit code
+ * (0..254), within CLIENT_TIMEOUT_MS.
  */
-bool modules_loaded_while_root(void);
+int as_alice(int (*fn)(const void *arg), const void *arg);
 /* In a child: alice, as her login would make her, then argv. */
 void exec_as_alice(const char *const *argv) __attribute__((noreturn));
 /* In a child: argv with env (at most 4) and make check-asan's variables. */

@@ -54,22 +54,10 @@
 #define GNOME_KEYRING_SERVICE                                                  \
 	"/usr/share/dbus-1/services/org.freedesktop.secrets.service"
 
-/* The processes of this case: stopped by pid in its teardown. */
-#define MAX_KIDS 6
-static pid_t kids[MAX_KIDS];
-static int n_kids;
 /* The case's dbus-daemon, or 0. */
 static pid_t bus_pid;
 /* What a hostile bus heard from the module: our end of a pipe, or -1. */
 static int heard_fd = -1;
-
-static pid_t keep_kid(pid_t pid)
-{
-	assert_true(pid > 0);
-	assert_true(n_kids < MAX_KIDS);
-	kids[n_kids++] = pid;
-	return pid;
-}
 
 /*
  * Reaps what earlier cases left exited (daemons reparented to this process
@@ -85,8 +73,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fake_daemon_kill(&t_alice);
-	while (n_kids)
-		t_stop_child(kids[--n_kids]);
+	t_stop_kept();
 	bus_pid = 0;
 	if (heard_fd >= 0)
 		close(heard_fd);
@@ -105,7 +92,7 @@ static void bus_start(const char *service)
 	if (bus_pid < 0)
 		fail_msg("dbus-daemon did not print its address within %d ms",
 			 T_UP_MS);
-	keep_kid(bus_pid);
+	t_keep(bus_pid);
 }
 
 /* dbus-daemon's stderr so far. */
@@ -248,7 +235,7 @@ static pid_t gnome_keyring_start(struct owner *o)
 		execve(GNOME_KEYRING, argv, (char *const *)envp);
 		_exit(127);
 	}
-	keep_kid(pid);
+	t_keep(pid);
 	close(log);
 	close(null);
 	if (!secrets_owner(T_UP_MS, o) || o->pid != (uint32_t)pid) {
@@ -545,7 +532,7 @@ static pid_t scripted_bus_start(enum scripted how)
 		close(heard[0]);
 		scripted_bus_run(how, ready[1], heard[1]);
 	}
-	keep_kid(pid);
+	t_keep(pid);
 	close(ready[1]);
 	close(heard[1]);
 	heard_fd = heard[0];
@@ -619,7 +606,7 @@ static void bus_with_gnome_keyrings_activation_file(void)
 /* The stand-in manager on alice's bus, with these options. */
 static pid_t manager_start(const char *const *extra)
 {
-	return keep_kid(fake_manager_start(FAKE_DAEMON, extra));
+	return t_keep(fake_manager_start(FAKE_DAEMON, extra));
 }
 
 /* gnome-keyring-daemon was never started: the bus activated nothing. */
@@ -784,7 +771,7 @@ static void running_0_6_without_its_socket_costs_a_login_no_wait(void **state)
 	generation_of_the_daemon(&t_alice, OO7_06);
 	assert_true(copy_program(FAKE_DAEMON, DAEMON_NAMED_LIKE_OO7));
 	bus_start(NULL);
-	keep_kid(fake_manager_start(DAEMON_NAMED_LIKE_OO7, NULL));
+	t_keep(fake_manager_start(DAEMON_NAMED_LIKE_OO7, NULL));
 	assert_int_equal(t_login("login", "alice", "hunter2", NULL),
 			 PAM_SUCCESS);
 	assert_keyring(&t_alice, "hunter2", false);

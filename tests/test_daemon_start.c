@@ -388,7 +388,7 @@ static int in_a_subreaper(int (*fn)(void), bool kill_at_exec)
 	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = {.len = N_ELEMS(at_exec), .filter = at_exec};
-	int status = -1, waited;
+	int status;
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -403,14 +403,9 @@ static int in_a_subreaper(int (*fn)(void), bool kill_at_exec)
 		_exit(waitpid(-1, NULL, WNOHANG) < 0 ? status : 254);
 	}
 	assert_true(pid > 0);
-	for (waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
-		if (waited >= CLIENT_TIMEOUT_MS)
-			kill(pid, SIGKILL);
-		poll(NULL, 0, 10);
-	}
-	assert_true(WIFEXITED(status));
-	assert_int_not_equal(WEXITSTATUS(status), 255);
-	return WEXITSTATUS(status) == 254 ? -1 : WEXITSTATUS(status);
+	status = exit_status_within(pid, CLIENT_TIMEOUT_MS);
+	assert_true(status >= 0 && status != 255);
+	return status == 254 ? -1 : status;
 }
 
 static int login(void)

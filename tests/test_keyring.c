@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,41 +296,34 @@ static void refresh_cred_for_another_user_sends_nothing(void **state)
  * and physlock set-user-ID root, their real uid the user's), call
  * pam_authenticate, then pam_end with its result; no setcred, no session.
  * Here, a child of this process running as alice: the handle of "login"
- * for user (alice, unless a case says), authenticated with answers, then
- * PAM_USER set to then (if not NULL), and ended with status.
+ * for alice, authenticated with answers, then PAM_USER set to then (if
+ * not NULL), and ended with status.
  */
-static int reaped_status;
+struct locker {
+	const char *const *answers;
+	const char *then; /* PAM_USER set to it after auth, if not NULL */
+	int status;	  /* given to pam_end */
+};
 
-/* pid has exited, and is reaped: for wait_on_sigchld(). */
-static bool reaped(pid_t pid)
+static int locker(const void *arg)
 {
-	return waitpid(pid, &reaped_status, WNOHANG) == pid;
+	const struct locker *l = arg;
+	pam_handle_t *pamh = t_pam_start("login", "alice", l->answers);
+
+	if (pam_authenticate(pamh, 0) != PAM_SUCCESS)
+		return 4;
+	if (l->then && pam_set_item(pamh, PAM_USER, l->then) != PAM_SUCCESS)
+		return 5;
+	pam_end(pamh, l->status);
+	return 0;
 }
 
 static void locker_as_alice(const char *const *answers, const char *then,
 			    int status)
 {
-	pid_t pid = fork();
+	struct locker l = {answers, then, status};
 
-	if (pid == 0) {
-		pam_handle_t *pamh;
-
-		if (!modules_loaded_while_root() || setgroups(0, NULL) < 0 ||
-		    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
-		    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
-			_exit(3);
-		pamh = t_pam_start("login", "alice", answers);
-		if (pam_authenticate(pamh, 0) != PAM_SUCCESS)
-			_exit(4);
-		if (then && pam_set_item(pamh, PAM_USER, then) != PAM_SUCCESS)
-			_exit(5);
-		pam_end(pamh, status);
-		_exit(0);
-	}
-	assert_true(pid > 0);
-	assert_true(wait_on_sigchld(reaped, pid, 20000));
-	assert_true(WIFEXITED(reaped_status));
-	assert_int_equal(WEXITSTATUS(reaped_status), 0);
+	assert_int_equal(as_alice(locker, &l), 0);
 }
 
 /* The password reaches a running daemon at a pam_end with PAM_SUCCESS. */

@@ -27,20 +27,8 @@
 /* The stand-in daemon under a name that makes it exit 3 at once. */
 #define FAILING_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon-fail"
 
-/* The bus and the manager of this case, stopped by pid the last first. */
-#define MAX_KIDS 2
-static pid_t kids[MAX_KIDS];
-static int n_kids;
 /* alice's bus, and what a client run as alice gets: it and her folder. */
 static char bus_address[128], bus_env[160], runtime_env[128];
-
-static pid_t keep_kid(pid_t pid)
-{
-	assert_true(pid > 0);
-	assert_true(n_kids < MAX_KIDS);
-	kids[n_kids++] = pid;
-	return pid;
-}
 
 /*
  * Daemons of earlier cases reparented here are reaped, so that ours stand
@@ -62,8 +50,7 @@ static int setup(void **state)
 /* The manager stops its daemon when it gets SIGTERM; then the bus. */
 static int teardown(void **state)
 {
-	while (n_kids)
-		t_stop_child(kids[--n_kids]);
+	t_stop_kept();
 	fake_daemon_kill(&t_alice);
 	return t_case_teardown(state);
 }
@@ -82,8 +69,8 @@ static const char *record_path(void)
 static pid_t manager_up(const char *daemon, const char *const *extra)
 {
 	t_runtime_dir(&t_alice);
-	keep_kid(t_bus_up(NULL, NULL));
-	return keep_kid(fake_manager_start(daemon, extra));
+	t_keep(t_bus_up(NULL, NULL));
+	return t_keep(fake_manager_start(daemon, extra));
 }
 
 /* In a child: alice, with her runtime folder and her bus, then argv. */

@@ -27,7 +27,6 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -679,8 +678,11 @@ static void machine_with_her_daemon_up(void)
 	fake_daemon_start(&t_alice, NULL);
 }
 
-/* A locker that calls pam_authenticate alone, through the real pam_unix. */
-static int locker_auth(const char *pw)
+/*
+ * A locker that calls pam_authenticate alone, through the real pam_unix,
+ * with the password pw; run by as_alice(), as lockers run.
+ */
+static int locker_auth(const void *pw)
 {
 	const char *answers[] = {pw, NULL};
 	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
@@ -694,7 +696,7 @@ static int locker_auth(const char *pw)
  * swaylock when its parent is gone: setcred after failed attempts, and a
  * pam_end that says PAM_SUCCESS whatever the attempts did.
  */
-static int swaylock_after_failures(const char *pw)
+static int swaylock_after_failures(const void *pw)
 {
 	const char *answers[] = {pw, NULL};
 	pam_handle_t *pamh = t_pam_start("login", "alice", answers);
@@ -703,36 +705,6 @@ static int swaylock_after_failures(const char *pw)
 	pam_setcred(pamh, PAM_REFRESH_CRED);
 	pam_end(pamh, PAM_SUCCESS);
 	return r;
-}
-
-static int reaped_status;
-
-/* pid has exited, and is reaped: for wait_on_sigchld(). */
-static bool reaped(pid_t pid)
-{
-	return waitpid(pid, &reaped_status, WNOHANG) == pid;
-}
-
-/*
- * locker(pw) in a child running as alice, as lockers run (pam_unix then
- * checks her password with its set-user-ID helper); what it returned.
- */
-static int as_alice(int (*locker)(const char *pw), const char *pw)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		if (!modules_loaded_while_root() || setgroups(0, NULL) < 0 ||
-		    setresgid(t_alice.gid, t_alice.gid, t_alice.gid) < 0 ||
-		    setresuid(t_alice.uid, t_alice.uid, t_alice.uid) < 0)
-			_exit(255);
-		_exit(locker(pw));
-	}
-	assert_true(pid > 0);
-	assert_true(wait_on_sigchld(reaped, pid, CLIENT_TIMEOUT_MS));
-	assert_true(WIFEXITED(reaped_status));
-	assert_int_not_equal(WEXITSTATUS(reaped_status), 255);
-	return WEXITSTATUS(reaped_status);
 }
 
 /* On this shape, a good password unlocks; a refused one sends nothing. */
