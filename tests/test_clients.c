@@ -102,12 +102,19 @@ static void put_older_build(const char *path)
 	assert_false(is_the_built_module(path));
 }
 
+/* path still holds oo7's module, as the case put it there. */
+static void assert_still_oo7s_module(const char *path)
+{
+	gchar *kept = read_text(path);
+
+	assert_memory_equal(kept, oo7s_module, sizeof(oo7s_module));
+	g_free(kept);
+}
+
 static void
 make_install_refuses_a_pam_oo7_so_that_is_not_this_module(void **state)
 {
 	char dest[300], module[400];
-	gchar *kept;
-
 	(void)state;
 	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
 	snprintf(module, sizeof(module), "%s", module_in(dest));
@@ -115,9 +122,7 @@ make_install_refuses_a_pam_oo7_so_that_is_not_this_module(void **state)
 
 	assert_int_not_equal(make_into("install", dest, ""), 0);
 
-	kept = read_text(module);
-	assert_memory_equal(kept, oo7s_module, sizeof(oo7s_module));
-	g_free(kept);
+	assert_still_oo7s_module(module);
 	assert_int_not_equal(
 	    runf("test -e %s/usr/share/man/man8/pam_oo7.8", dest), 0);
 }
@@ -155,8 +160,6 @@ static void
 make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module(void **state)
 {
 	char dest[300], module[400];
-	gchar *kept;
-
 	(void)state;
 	snprintf(dest, sizeof(dest), "%s", t_path("dest"));
 	snprintf(module, sizeof(module), "%s", module_in(dest));
@@ -164,9 +167,7 @@ make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module(void **state)
 
 	assert_int_equal(make_into("uninstall", dest, ""), 0);
 
-	kept = read_text(module);
-	assert_memory_equal(kept, oo7s_module, sizeof(oo7s_module));
-	g_free(kept);
+	assert_still_oo7s_module(module);
 }
 
 /*
