@@ -46,27 +46,24 @@
  * little-endian u32; encoding=auto tries the first, then the second; see
  * pam_oo7(8), PROTOCOL.
  *
- * Call map:
+ * Call map (no chain from a hook is more than 10 calls deep):
  *   pam_sm_authenticate -> kept_store_authtok -> get_user, kept_store
  *   pam_sm_setcred      -> refresh_keyring -> kept_whose, kept_send
- *   pam_sm_open_session -> open_keyring -> kept_whose (kept_refuse), kept_send
- *                            | look_for_daemon
- *                          -> bring_up, kept_send
- *   pam_sm_chauthtok    -> rekey -> send_request
- *                          -> rekey_through_a_start -> bring_up,
- *                             send_when_up, stop_started
- *                          -> kept_store
- *   kept_send    -> send_request | send_when_up: a change, then an unlock
- *   pam_end (libpam) -> kept_cleanup -> unlock_at_end -> send_request
- *   send_request -> deliver_in (GVariant, then D-Bus) -> encode_frame,
- *                   open_daemon, read_reply
+ *   pam_sm_open_session -> open_keyring -> kept_whose (kept_refuse),
+ *                          kept_send | look_for_daemon; bring_up, kept_send
+ *   pam_sm_chauthtok    -> rekey -> send_request; bring_up, send_request,
+ *                          end_child; kept_store
+ *   pam_end (libpam)    -> kept_cleanup -> unlock_at_end -> send_request
+ *   kept_send    -> send_request: a change, then an unlock
+ *   send_request -> send_once (again while a daemon starts) -> open_daemon,
+ *                   deliver_in (encode_frame), read_reply; in GVariant,
+ *                   then in D-Bus marshalling
  *   open_daemon  -> become_user, find_socket, check_socket, connect_socket,
- *                   check_peer, send_frame, restore_creds
- *   bring_up     -> may_start, ask_manager -> ask_bus -> fork_child, (as
- *                   the user) bus_ask: GetNameOwner, StartUnit | GetUnit
- *                 | fork_start -> prepare_spawn, fork_lasting
- *                   (-> start_grandchild) | fork_for_this_call ->
- *                   exec_daemon; report_start -> await_exec
+ *                   check_peer, restore_creds
+ *   bring_up     -> may_start; ask_bus -> fork_child, (in the child, as
+ *                   the user) bus_ask -> bus_auth, bus_rpc; judge_answer;
+ *                   fork_start -> prepare_spawn, fork_child,
+ *                   start_grandchild | exec_daemon, report_start
  */
 
 #define _GNU_SOURCE
@@ -207,9 +204,7 @@ enum oo7_bus_result {
 	OO7_BUS_OWNED,	    /* org.freedesktop.secrets has an owner */
 	OO7_BUS_STARTING,   /* the manager starts oo7-daemon.service */
 	OO7_BUS_IDLE,	    /* it is not starting it (and was not asked) */
-	OO7_BUS_NO_MANAGER, /* no service manager on the bus */
-	OO7_BUS_NO_UNIT,    /* the manager has no oo7-daemon.service */
-	OO7_BUS_ERROR,	    /* the manager could not start it */
+	OO7_BUS_ERROR,	    /* an error reply, named in the answer */
 	OO7_BUS_FAILED,	    /* no answer a bus would give */
 };
 
@@ -218,6 +213,7 @@ enum oo7_up {
 	OO7_UP_NONE,	/* it is not */
 	OO7_UP_MANAGER, /* the user's service manager starts it */
 	OO7_UP_FORKED,	/* forked here */
+	OO7_UP_NOBODY,	/* no service manager will: a fork may */
 };
 
 /* Whose the kept password is, seen from the session. */
@@ -376,21 +372,13 @@ static bool hidden_char(uint32_t cp)
 }
 
 /* C0 and C1 controls and DEL (Cc). */
-static bool control_char(uint32_t cp)
-{
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
-}
+#define OO7_CONTROL(cp) ((cp) < 0x20 || ((cp) >= 0x7f && (cp) <= 0x9f))
 
 /*
- * Characters that would let text from outside forge or hide log lines:
- * controls, hidden characters, and the backslash of our own escapes.
+ * Copies s to out (4 * strlen(s) + 1 bytes), each byte that would let text
+ * from outside forge or hide a log line as \xNN: controls, hidden
+ * characters, invalid UTF-8, and the backslash of our own escapes.
  */
-static bool unsafe_in_log(uint32_t cp)
-{
-	return control_char(cp) || hidden_char(cp) || cp == '\\';
-}
-
-/* Copies s to out (4 * strlen(s) + 1 bytes), each unsafe byte as \xNN. */
 static void escape_for_log(const char *s, char *out)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -399,7 +387,7 @@ static void escape_for_log(const char *s, char *out)
 
 	while (*p) {
 		n = utf8_char(p, &cp);
-		if (n && !unsafe_in_log(cp)) {
+		if (n && !OO7_CONTROL(cp) && !hidden_char(cp) && cp != '\\') {
 			memcpy(out, p, n);
 			out += n;
 			p += n;
@@ -424,46 +412,27 @@ static bool oo7_in_pam_end;
  * outside, and a newline or an escape sequence in them must not reach the
  * log as it is.
  */
-static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void oo7_vlog(pam_handle_t *pamh, int prio, const char *fmt, va_list ap)
+static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
 {
 	char line[OO7_LOG_LINE_MAX], safe[4 * OO7_LOG_LINE_MAX + 1];
+	va_list ap;
 
+	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
 	escape_for_log(line, safe);
 	pam_syslog(pamh, prio, "%s%s", oo7_in_pam_end ? "pam_oo7(pam_end): " : "",
 		   safe);
 }
 
-static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	oo7_vlog(pamh, prio, fmt, ap);
-	va_end(ap);
-}
-
-static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
-		      const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void debug_log(pam_handle_t *pamh, const struct oo7_opts *o,
-		      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o->debug)
-		return;
-	va_start(ap, fmt);
-	oo7_vlog(pamh, LOG_DEBUG, fmt, ap);
-	va_end(ap);
-}
+#define debug_log(pamh, o, ...)                                                \
+	do {                                                                   \
+		if ((o)->debug)                                                \
+			oo7_log((pamh), LOG_DEBUG, __VA_ARGS__);               \
+	} while (0)
 
 static const char *op_name(enum oo7_op op)
 {
@@ -521,28 +490,12 @@ static bool socket_path_ok(const char *s)
 	return s[0] == '/' && strlen(s) < OO7_SUN_PATH_MAX;
 }
 
-static bool parse_socket(const char *s, const char **path)
+/* *to = s when ok says s is valid. */
+static bool take(bool ok, const char *s, const char **to)
 {
-	if (!socket_path_ok(s))
-		return false;
-	*path = s;
-	return true;
-}
-
-static bool parse_only_if(const char *s, const char **list)
-{
-	if (!*s)
-		return false;
-	*list = s;
-	return true;
-}
-
-static bool parse_daemon(const char *s, const char **path)
-{
-	if (s[0] != '/')
-		return false;
-	*path = s;
-	return true;
+	if (ok)
+		*to = s;
+	return ok;
 }
 
 /* auto_start=bus or auto_start=fork: auto_start, by that route. */
@@ -572,15 +525,15 @@ static bool parse_one(struct oo7_opts *o, const char *arg)
 	else if ((v = opt_value(arg, "auto_start")))
 		return parse_route(v, o);
 	else if ((v = opt_value(arg, "socket")))
-		return parse_socket(v, &o->socket);
+		return take(socket_path_ok(v), v, &o->socket);
 	else if ((v = opt_value(arg, "timeout")))
 		return parse_timeout(v, &o->timeout_ms);
 	else if ((v = opt_value(arg, "encoding")))
 		return parse_encoding(v, &o->encoding);
 	else if ((v = opt_value(arg, "only_if")))
-		return parse_only_if(v, &o->only_if);
+		return take(*v, v, &o->only_if);
 	else if ((v = opt_value(arg, "daemon")))
-		return parse_daemon(v, &o->daemon);
+		return take(v[0] == '/', v, &o->daemon);
 	else
 		return false;
 	return true;
@@ -653,7 +606,7 @@ static bool valid_user_name(const char *s)
 
 	for (; *p; p += n) {
 		n = utf8_char(p, &cp);
-		if (!n || control_char(cp) || hidden_char(cp))
+		if (!n || OO7_CONTROL(cp) || hidden_char(cp))
 			return false;
 	}
 	return true;
@@ -688,7 +641,7 @@ static int get_user(pam_handle_t *pamh, const char **user,
 	return 0;
 }
 
-/* ---- secrets ---- */
+/* ---- the kept password ---- */
 
 static void wipe_string(char *s)
 {
@@ -1072,26 +1025,19 @@ static uint64_t deadline_of(const struct oo7_opts *o)
 	return now_ns() + o->timeout_ms * 1000000ULL;
 }
 
-/* Nanoseconds left before the deadline; 0 once it has passed. */
-static uint64_t time_left(uint64_t deadline)
-{
-	uint64_t now = now_ns();
-
-	return now < deadline ? deadline - now : 0;
-}
-
 /* Waits for fd to be ready before the deadline; 0, -ETIMEDOUT or -errno. */
 static int wait_fd(int fd, short events, uint64_t deadline)
 {
 	struct pollfd p = {.fd = fd, .events = events};
 	struct timespec ts;
-	uint64_t left;
+	uint64_t now, left;
 	int r;
 
 	do {
-		left = time_left(deadline);
-		if (!left)
+		now = now_ns();
+		if (now >= deadline)
 			return -ETIMEDOUT;
+		left = deadline - now;
 		ts = (struct timespec){.tv_sec = (time_t)(left / 1000000000U),
 				       .tv_nsec = (long)(left % 1000000000U)};
 		r = ppoll(&p, 1, &ts, NULL);
@@ -1101,49 +1047,249 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	return r ? 0 : -ETIMEDOUT;
 }
 
-/* Writes all of buf before the deadline; 0 or -errno. */
-static int send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline)
+/*
+ * One send (out) or recv of at most len bytes, waiting for fd until the
+ * deadline: the one loop of every read and write. Returns the count (0 at
+ * end of file), or -errno (-ETIMEDOUT). Safe after fork.
+ */
+static ssize_t io_once(int fd, void *buf, size_t len, bool out,
+		       uint64_t deadline)
 {
 	ssize_t n;
 	int r;
 
-	while (len) {
-		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-		} else if (errno == EAGAIN) {
-			r = wait_fd(fd, POLLOUT, deadline);
-			if (r < 0)
-				return r;
-		} else if (errno != EINTR) {
+	for (;;) {
+		n = out ? send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+			: recv(fd, buf, len, MSG_DONTWAIT);
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		}
+		r = errno == EAGAIN ? wait_fd(fd, out ? POLLOUT : POLLIN,
+					      deadline)
+				    : 0;
+		if (r < 0)
+			return r;
 	}
+}
+
+/*
+ * All of len bytes sent or received before the deadline. Returns how many
+ * (fewer only at end of file) or -errno. Safe after fork.
+ */
+static ssize_t io_all(int fd, void *buf, size_t len, bool out,
+		      uint64_t deadline)
+{
+	size_t done = 0;
+	ssize_t n = 1;
+
+	while (done < len && n > 0) {
+		n = io_once(fd, (uint8_t *)buf + done, len - done, out,
+			    deadline);
+		done += n > 0 ? (size_t)n : 0;
+	}
+	return n < 0 ? n : (ssize_t)done;
+}
+
+/* ---- children ---- */
+
+/*
+ * True once the child has exited: reaped here, or by the host (ECHILD: a
+ * host that ignores SIGCHLD, or reaps in a handler). Through the pidfd,
+ * another child of the host that got the same pid is never waited for.
+ * Safe after fork.
+ */
+static bool child_gone(struct oo7_child *ch)
+{
+	siginfo_t si = {.si_pid = 0};
+	int r;
+
+	if (ch->pid <= 0)
+		return true;
+	do
+		r = ch->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)ch->pidfd,
+					    &si, WEXITED | WNOHANG)
+				   : waitid(P_PID, (id_t)ch->pid, &si,
+					    WEXITED | WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EINVAL && ch->pidfd >= 0) {
+		/* Linux 5.3 has pidfds, but waitid takes them from 5.4 on */
+		close(ch->pidfd);
+		ch->pidfd = -1;
+		return false; /* asked again by pid */
+	}
+	if (r == 0 && si.si_pid == 0)
+		return false;
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
+	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
+	return true;
+}
+
+/* Waits until the child is gone or the deadline; true when it is gone. */
+static bool wait_child(struct oo7_child *ch, uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_CHILD_POLL_NS};
+
+	while (!child_gone(ch)) {
+		if (now_ns() >= deadline)
+			return false;
+		if (ch->pidfd < 0 || wait_fd(ch->pidfd, POLLIN, deadline) < 0)
+			nanosleep(&pause, NULL);
+	}
+	return true;
+}
+
+static void signal_child(struct oo7_child *ch, int sig)
+{
+	if (ch->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, ch->pidfd, sig, NULL, 0);
+	else if (!child_gone(ch)) /* not reaped: its pid is still its own */
+		kill(ch->pid, sig);
+}
+
+/*
+ * Sends sig (0: none; SIGTERM asks a daemon to stop), waits for the child
+ * until the deadline, kills it then (stopped or not, a killed process is
+ * gone within microseconds: OO7_KILL_WAIT_NS is a margin), and reaps it,
+ * whatever the host's SIGCHLD disposition. Closes the pidfd. Returns true
+ * when the child had exited by the deadline.
+ */
+static bool end_child(struct oo7_child *ch, int sig, uint64_t deadline)
+{
+	bool exited;
+
+	if (sig)
+		signal_child(ch, sig);
+	exited = wait_child(ch, deadline);
+	if (!exited) {
+		signal_child(ch, SIGKILL);
+		wait_child(ch, now_ns() + OO7_KILL_WAIT_NS);
+	}
+	/* gone, or left unreaped (no pidfd, and it outlived the margin) */
+	if (ch->pidfd >= 0)
+		close(ch->pidfd);
+	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
+	return exited;
+}
+
+/*
+ * Every fork of the module: with every signal blocked in this thread, so
+ * that none of the host's handlers runs in the child (glibc's sigprocmask
+ * is per thread). The child waits, with the host's ids still, for a byte
+ * on child_end: it can neither exit nor be stopped by the user before the
+ * parent holds its pidfd. Returns 0 in the child (its signals still
+ * blocked), 1 in the parent, or -errno. Safe after fork.
+ */
+static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
+{
+	sigset_t all, old;
+	char go = 0;
+	int err;
+
+	*ch = (struct oo7_child){.pidfd = -1};
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	ch->pid = fork();
+	if (ch->pid == 0) {
+		if (read(child_end, &go, 1) != 1 || go != 'g')
+			_exit(0);
+		return 0;
+	}
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (ch->pid < 0) {
+		ch->pid = 0;
+		return -err;
+	}
+	ch->pidfd = (int)syscall(SYS_pidfd_open, ch->pid, 0);
+	if (send(parent_end, "g", 1, MSG_NOSIGNAL) == 1)
+		return 1;
+	err = errno;
+	end_child(ch, 0, 0);
+	return -err;
+}
+
+/*
+ * In a child: every fd closed from first on (flags 0), or marked to close
+ * at exec (CLOSE_RANGE_CLOEXEC); one by one on kernels before 5.9 and
+ * 5.11, up to the limit of open files.
+ */
+static void close_fds_from(int first, unsigned int flags)
+{
+	struct rlimit rl;
+
+	if (close_range((unsigned int)first, ~0U, flags) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > (1U << 20))
+		rl.rlim_cur = 1U << 20;
+	for (int fd = first; fd < (int)rl.rlim_cur; fd++)
+		if (flags & CLOSE_RANGE_CLOEXEC)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		else
+			close(fd);
+}
+
+/*
+ * In a child: stdin from in (or /dev/null), stdout and stderr on
+ * /dev/null, fd keep moved to 3, every other fd closed (at exec with
+ * CLOSE_RANGE_CLOEXEC). The sources are lifted above 3 first: a host that
+ * runs with 0..2 closed hands us fds in that range, and a dup2 of an fd
+ * onto itself would keep its close-on-exec. 0 or -errno.
+ */
+static int setup_fds(int in, int keep, unsigned int flags)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0 || (null = fcntl(null, F_DUPFD_CLOEXEC, 4)) < 0 ||
+	    (keep = fcntl(keep, F_DUPFD_CLOEXEC, 4)) < 0)
+		return -errno;
+	in = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 4) : null;
+	if (in < 0 || dup2(in, 0) != 0 || dup2(null, 1) != 1 ||
+	    dup2(null, 2) != 2 || dup3(keep, 3, O_CLOEXEC) != 3)
+		return -errno;
+	close_fds_from(4, flags);
 	return 0;
 }
 
-/* Reads up to len bytes, less only at end of file; 0 or -errno. */
-static int recv_full(int fd, uint8_t *buf, size_t len, size_t *got,
-		     uint64_t deadline)
+/*
+ * In a child: the user's ids, all of them, with these supplementary
+ * groups, and no capability, checked. A change of ids clears them only
+ * when it leaves uid 0: a host that is not root but holds CAP_SETUID as an
+ * ambient capability, or a root host with SECBIT_NO_SETUID_FIXUP, keeps
+ * them through setresuid. 0 or -errno.
+ */
+static int become_user_fully(const struct passwd *pw, const gid_t *groups,
+			     int ngroups)
 {
-	ssize_t n;
-	int r;
+	struct __user_cap_header_struct h = {
+	    .version = _LINUX_CAPABILITY_VERSION_3};
+	/* zeroed: valgrind takes capget to fill only the first set */
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = {{0}};
+	uid_t r, e, s;
+	gid_t gr, ge, gs;
 
-	for (*got = 0; *got < len;) {
-		n = recv(fd, buf + *got, len - *got, MSG_DONTWAIT);
-		if (n > 0) {
-			*got += (size_t)n;
-		} else if (n == 0) {
-			return 0;
-		} else if (errno == EAGAIN) {
-			r = wait_fd(fd, POLLIN, deadline);
-			if (r < 0)
-				return r;
-		} else if (errno != EINTR) {
-			return -errno;
-		}
-	}
+	/* EINVAL: a kernel before 4.3 has no ambient set to clear */
+	if ((prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	     errno != EINVAL) ||
+	    setgroups((size_t)ngroups, groups) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
+	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0 ||
+	    syscall(SYS_capset, &h, caps) < 0 ||
+	    syscall(SYS_capget, &h, caps) < 0)
+		return -errno;
+	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
+	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
+		return -EPERM;
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (caps[i].permitted || caps[i].effective ||
+		    caps[i].inheritable)
+			return -EPERM;
+	/* with none permitted, none can be ambient; asked all the same */
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) > 0)
+			return -EPERM;
 	return 0;
 }
 
@@ -1179,6 +1325,41 @@ static const char *explicit_socket(pam_handle_t *pamh, const struct oo7_opts *o)
 }
 
 /*
+ * leaf in the user's runtime folder, lstat()ed into path and st: in
+ * $XDG_RUNTIME_DIR of the PAM environment when it is absolute, else in
+ * /run/user/UID. Returns 0 or -errno (see look_up).
+ */
+static int find_in_runtime(pam_handle_t *pamh, const struct passwd *pw,
+			   const char *leaf, char *path, struct stat *st)
+{
+	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	int r = -ENOENT;
+
+	if (xdg && xdg[0] == '/')
+		r = look_up(path, st, "%s/%s", xdg, leaf);
+	if (r == -ENOENT || r == -ENAMETOOLONG)
+		r = look_up(path, st, "/run/user/%u/%s",
+			    (unsigned int)pw->pw_uid, leaf);
+	return r;
+}
+
+/*
+ * A socket of the user's session: leaf "bus" (the session bus) or
+ * "systemd/private" (the service manager's), one that the user owns.
+ * Returns 0 or -errno.
+ */
+static int find_session_socket(pam_handle_t *pamh, const struct passwd *pw,
+			       const char *leaf, char *path)
+{
+	struct stat st;
+	int r = find_in_runtime(pamh, pw, leaf, path, &st);
+
+	if (r == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != pw->pw_uid))
+		r = -EPERM;
+	return r;
+}
+
+/*
  * Picks the socket path in the order of pam_oo7(8), PROTOCOL, and lstat()s
  * it, with the user's rights, into path (OO7_SUN_PATH_MAX bytes). Returns
  * 0, -ENOENT when there is none, or another -errno when a path cannot be
@@ -1189,9 +1370,7 @@ static int find_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 		       const struct passwd *pw, char *path, struct stat *st)
 {
 	const char *chosen = explicit_socket(pamh, o);
-	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
-	unsigned int uid = pw->pw_uid;
-	int r = -ENOENT;
+	int r;
 
 	if (chosen && !socket_path_ok(chosen)) {
 		oo7_log(pamh, LOG_ERR,
@@ -1202,12 +1381,10 @@ static int find_socket(pam_handle_t *pamh, const struct oo7_opts *o,
 	}
 	if (chosen)
 		return look_up(path, st, "%s", chosen);
-	if (xdg && xdg[0] == '/')
-		r = look_up(path, st, "%s/oo7/pam.sock", xdg);
-	if (r == -ENOENT || r == -ENAMETOOLONG)
-		r = look_up(path, st, "/run/user/%u/oo7/pam.sock", uid);
+	r = find_in_runtime(pamh, pw, "oo7/pam.sock", path, st);
 	if (r == -ENOENT)
-		r = look_up(path, st, "/run/user/%u/oo7-pam.sock", uid);
+		r = look_up(path, st, "/run/user/%u/oo7-pam.sock",
+			    (unsigned int)pw->pw_uid);
 	return r;
 }
 
@@ -1232,7 +1409,7 @@ static int connect_socket(const char *path, uint64_t deadline)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timeval tv;
-	uint64_t left;
+	uint64_t now, left;
 	int fd, r;
 
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -1240,7 +1417,8 @@ static int connect_socket(const char *path, uint64_t deadline)
 	if (fd < 0)
 		return -errno;
 	do {
-		left = time_left(deadline);
+		now = now_ns();
+		left = now < deadline ? deadline - now : 0;
 		tv = (struct timeval){.tv_sec = (time_t)(left / 1000000000U),
 				      .tv_usec = left % 1000000000U / 1000U};
 		if (!left || (!tv.tv_sec && !tv.tv_usec))
@@ -1277,19 +1455,6 @@ static bool check_peer(pam_handle_t *pamh, int fd, const char *path,
 	return false;
 }
 
-/* Writes all of the frame before the deadline; OO7_SENT or OO7_FAILED. */
-static enum oo7_result send_frame(pam_handle_t *pamh, const struct oo7_conn *c,
-				  const struct oo7_frame *f)
-{
-	int r = send_all(c->fd, f->data, f->len, c->deadline);
-
-	if (r == 0)
-		return OO7_SENT;
-	oo7_log(pamh, LOG_WARNING, "Failed to send the request to %s: %s",
-		c->path, strerror(-r));
-	return OO7_FAILED;
-}
-
 /* What finding and connecting said, as a result; logs what is not normal. */
 static enum oo7_result connect_result(pam_handle_t *pamh,
 				      const struct oo7_opts *o,
@@ -1313,47 +1478,36 @@ static enum oo7_result connect_result(pam_handle_t *pamh,
 }
 
 /*
- * With the user's rights: finds the socket and checks it; when f is given,
- * connects, checks the peer and writes f (an empty f: connects only). With
- * a pinned encoding the write follows the connect at once, so that the
- * daemon finds the frame waiting when it accepts: a daemon that has to
- * sleep again for it costs a wake-up, measured here at 60 us. Returns
- * OO7_SENT with c->fd set (with no frame: the socket is there, and c->fd
- * is -1), or another result with c->fd at -1.
+ * With the user's rights: finds the socket and checks it; with connect,
+ * connects and checks the peer. Returns OO7_SENT when the daemon is there
+ * (connected: c->fd set), or another result with c->fd at -1.
  */
 static enum oo7_result open_daemon(pam_handle_t *pamh, const struct oo7_opts *o,
-				   const struct passwd *pw,
-				   const struct oo7_frame *f,
+				   const struct passwd *pw, bool connect,
 				   struct oo7_conn *c)
 {
 	struct oo7_creds creds;
 	char *path = c->path;
-	enum oo7_result res;
+	enum oo7_result res = OO7_FAILED;
 	struct stat st;
 	int r;
 
 	c->fd = -1;
 	path[0] = '\0';
 	r = become_user(pw, &creds);
-	if (r < 0) {
+	if (r < 0)
 		oo7_log(pamh, LOG_ERR, "Failed to take the rights of %s: %s",
 			pw->pw_name, strerror(-r));
-		restore_creds(&creds);
-		return OO7_FAILED;
-	}
-	r = find_socket(pamh, o, pw, path, &st);
-	if (r < 0)
+	else if ((r = find_socket(pamh, o, pw, path, &st)) < 0)
 		res = connect_result(pamh, o, path, r, pw);
 	else if (!check_socket(pamh, path, &st, pw))
 		res = OO7_FAILED;
-	else if (!f)
+	else if (!connect)
 		res = OO7_SENT; /* only looked: see look_for_daemon */
 	else if ((r = connect_socket(path, c->deadline)) < 0)
 		res = connect_result(pamh, o, path, r, pw);
-	else if (c->fd = r, !check_peer(pamh, c->fd, path, pw))
-		res = OO7_FAILED;
-	else
-		res = send_frame(pamh, c, f);
+	else if (c->fd = r, check_peer(pamh, c->fd, path, pw))
+		res = OO7_SENT;
 	if (restore_creds(&creds) < 0)
 		oo7_log(pamh, LOG_CRIT,
 			"Failed to restore the identity of the host after "
@@ -1467,21 +1621,19 @@ static enum oo7_result read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 {
 	uint8_t buf[OO7_REPLY_MAX];
 	struct oo7_reply reply;
-	size_t got, len;
-	int r;
+	ssize_t got = io_all(c->fd, buf, 4, false, c->deadline);
+	size_t len = got == 4 ? get_le32(buf) : 0;
 
-	r = recv_full(c->fd, buf, 4, &got, c->deadline);
-	if (r == 0 && got == 0) {
+	if (got == 0) {
 		log_closed(pamh, o, c->enc);
 		return OO7_UNREAD;
 	}
-	len = got == 4 ? get_le32(buf) : 0;
-	if (r == 0 && got == 4 && len <= sizeof(buf))
-		r = recv_full(c->fd, buf, len, &got, c->deadline);
-	if (r < 0)
+	if (got == 4 && len <= sizeof(buf))
+		got = io_all(c->fd, buf, len, false, c->deadline);
+	if (got < 0)
 		oo7_log(pamh, LOG_WARNING, "No reply from the daemon: %s",
-			strerror(-r));
-	else if (got != len || len == 0 || len > sizeof(buf))
+			strerror((int)-got));
+	else if ((size_t)got != len || len == 0 || len > sizeof(buf))
 		oo7_log(pamh, LOG_WARNING,
 			"Ignoring a malformed reply from the daemon");
 	else if (!parse_reply(c->enc, buf, len, &reply))
@@ -1500,32 +1652,30 @@ static enum oo7_result read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 /* ---- delivery ---- */
 
 /*
- * One attempt, in c->enc: the frame to the user's daemon, on c->fd when it
- * is connected already, then its answer, all before c->deadline. Returns
- * OO7_SENT, OO7_UNREAD, OO7_NO_DAEMON or OO7_FAILED (logged). Wipes the
- * frame; closes the connection.
+ * One attempt, in c->enc: the frame to the user's daemon on c->fd, before
+ * c->deadline. Returns OO7_SENT (c->fd is then open for the reply) or
+ * OO7_FAILED (logged). Wipes the frame.
  */
 static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
 				  const struct oo7_request *req,
 				  struct oo7_conn *c)
 {
 	struct oo7_frame frame;
-	enum oo7_result r;
+	ssize_t n;
 
 	if (encode_frame(pamh, c->enc, req, &frame) < 0)
 		return OO7_FAILED;
-	r = c->fd >= 0 ? send_frame(pamh, c, &frame)
-		       : open_daemon(pamh, o, req->pw, &frame, c);
+	n = io_all(c->fd, frame.data, frame.len, true, c->deadline);
 	free_frame(&frame); /* the last use of the secrets */
-	if (r == OO7_SENT) {
-		debug_log(pamh, o, "Sent the %s request for %s in %s",
-			  op_name(req->op), req->user, encoding_name(c->enc));
-		r = read_reply(pamh, o, req->op, c);
+	if (n < 0) {
+		oo7_log(pamh, LOG_WARNING,
+			"Failed to send the request to %s: %s", c->path,
+			strerror((int)-n));
+		return OO7_FAILED;
 	}
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	return r;
+	debug_log(pamh, o, "Sent the %s request for %s in %s",
+		  op_name(req->op), req->user, encoding_name(c->enc));
+	return OO7_SENT;
 }
 
 /*
@@ -1534,42 +1684,68 @@ static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
  * in D-Bus marshalling when the daemon closed without a reply (0.6 and
  * 0.7.0.alpha drop GVariant: a non-empty name where D-Bus wants zero
  * padding). Both connections are made before the first frame is sent:
- * oo7 0.6 unlinks its socket once it has handled a connection.
- * Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED.
+ * oo7 0.6 unlinks its socket once it has handled a connection. The frame
+ * follows the connect at once, so that the daemon finds it waiting when it
+ * accepts: a daemon that has to sleep again for it costs a wake-up,
+ * measured here at 60 us. Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED.
  */
-static enum oo7_result send_request(pam_handle_t *pamh,
-				    const struct oo7_opts *o,
-				    const struct oo7_request *req,
-				    uint64_t deadline)
+static enum oo7_result send_once(pam_handle_t *pamh, const struct oo7_opts *o,
+				 const struct oo7_request *req,
+				 uint64_t deadline)
 {
-	static const struct oo7_frame nothing;
-	struct oo7_conn first = {.fd = -1, .deadline = deadline,
-				 .enc = o->encoding},
-			second = {.fd = -1, .deadline = deadline,
-				  .enc = OO7_ENC_DBUS};
-	enum oo7_result r = OO7_SENT;
+	struct oo7_conn c[2] = {
+	    {.fd = -1, .deadline = deadline, .enc = o->encoding},
+	    {.fd = -1, .deadline = deadline, .enc = OO7_ENC_DBUS}};
+	enum oo7_result r;
+	int tries;
 
 	/* in this order: a daemon that accepts one at a time takes the first */
-	if (o->encoding == OO7_ENC_AUTO) {
-		first.enc = OO7_ENC_GVARIANT;
-		r = open_daemon(pamh, o, req->pw, &nothing, &first);
+	if (o->encoding == OO7_ENC_AUTO)
+		c[0].enc = OO7_ENC_GVARIANT;
+	r = open_daemon(pamh, o, req->pw, true, &c[0]);
+	if (r == OO7_SENT && o->encoding == OO7_ENC_AUTO)
+		open_daemon(pamh, o, req->pw, true, &c[1]);
+	tries = c[1].fd >= 0 ? 2 : 1;
+	for (int i = 0; i < tries && r == (i ? OO7_UNREAD : OO7_SENT); i++) {
+		r = deliver_in(pamh, o, req, &c[i]);
 		if (r == OO7_SENT)
-			open_daemon(pamh, o, req->pw, &nothing, &second);
+			r = read_reply(pamh, o, req->op, &c[i]);
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+		c[i].fd = -1;
 	}
-	if (r == OO7_SENT)
-		r = deliver_in(pamh, o, req, &first);
-	if (r == OO7_UNREAD && second.fd >= 0)
-		r = deliver_in(pamh, o, req, &second);
-	else if (r == OO7_UNREAD && o->encoding == OO7_ENC_AUTO) {
+	if (r == OO7_UNREAD && o->encoding == OO7_ENC_AUTO && tries == 1) {
 		/* a daemon that reads GVariant replies: this one dropped it */
 		oo7_log(pamh, LOG_WARNING,
 			"The daemon closed without reading the request, and "
 			"no second connection could be made");
 		r = OO7_FAILED;
 	}
-	if (second.fd >= 0)
-		close(second.fd);
+	for (int i = 0; i < 2; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
 	return r == OO7_UNREAD ? OO7_SENT : r;
+}
+
+/*
+ * One request; with st, to a daemon on its way: it binds its socket a
+ * moment after it starts, so this tries again every OO7_START_POLL_NS
+ * until the deadline, or until the daemon forked for this call has exited
+ * (as oo7-daemon does without a session bus).
+ */
+static enum oo7_result send_request(pam_handle_t *pamh,
+				    const struct oo7_opts *o,
+				    const struct oo7_request *req,
+				    struct oo7_start *st, uint64_t deadline)
+{
+	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
+	enum oo7_result r;
+
+	while ((r = send_once(pamh, o, req, deadline)) == OO7_NO_DAEMON && st &&
+	       now_ns() + OO7_START_POLL_NS < deadline &&
+	       !(st->child.pid && child_gone(&st->child)))
+		nanosleep(&pause, NULL);
+	return r;
 }
 
 /*
@@ -1583,326 +1759,7 @@ static enum oo7_result look_for_daemon(pam_handle_t *pamh,
 {
 	struct oo7_conn c = {.fd = -1}; /* no connection: no deadline */
 
-	return open_daemon(pamh, o, pw, NULL, &c);
-}
-
-/* ---- daemon start ---- */
-
-static const char *const oo7_daemon_paths[] = {
-    "/usr/libexec/oo7-daemon",
-    "/usr/lib/oo7-daemon",
-    "/usr/lib/oo7/oo7-daemon",
-    "/usr/bin/oo7-daemon",
-};
-
-/* daemon=, else the first executable of the distributions' paths. */
-static const char *find_daemon(const struct oo7_opts *o)
-{
-	if (o->daemon)
-		return access(o->daemon, X_OK) == 0 ? o->daemon : NULL;
-	for (size_t i = 0; i < sizeof(oo7_daemon_paths) / sizeof(char *); i++)
-		if (access(oo7_daemon_paths[i], X_OK) == 0)
-			return oo7_daemon_paths[i];
-	return NULL;
-}
-
-/* A NULL-terminated environment on the heap, freed with free_env. */
-struct oo7_env {
-	char **v;
-	size_t n;
-};
-
-static void free_env(struct oo7_env *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-	*e = (struct oo7_env){0};
-}
-
-/* The index of name's entry, or e->n when it has none. */
-static size_t env_find(const struct oo7_env *e, const char *name)
-{
-	size_t len = strlen(name), i;
-
-	for (i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
-			break;
-	return i;
-}
-
-/* Sets name=value, replacing an earlier value; 0 or -ENOMEM. */
-static int env_set(struct oo7_env *e, const char *name, const char *value)
-{
-	size_t i = env_find(e, name);
-	char *entry, **v;
-
-	if (asprintf(&entry, "%s=%s", name, value) < 0)
-		return -ENOMEM;
-	if (i < e->n) {
-		free(e->v[i]);
-		e->v[i] = entry;
-		return 0;
-	}
-	v = realloc(e->v, (e->n + 2) * sizeof(char *));
-	if (!v) {
-		free(entry);
-		return -ENOMEM;
-	}
-	e->v = v;
-	e->v[e->n++] = entry;
-	e->v[e->n] = NULL;
-	return 0;
-}
-
-/* /run/user/UID, when it exists and is the user's. */
-static bool runtime_dir_of(const struct passwd *pw, char *dir, size_t size)
-{
-	struct stat st;
-
-	snprintf(dir, size, "/run/user/%u", (unsigned int)pw->pw_uid);
-	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
-	       st.st_uid == pw->pw_uid;
-}
-
-/* DBUS_SESSION_BUS_ADDRESS for $XDG_RUNTIME_DIR/bus, when it is there. */
-static int set_session_bus(struct oo7_env *e, const char *xdg)
-{
-	struct stat bus;
-	char *addr;
-	int r = 0;
-
-	if (asprintf(&addr, "unix:path=%s/bus", xdg) < 0)
-		return -ENOMEM;
-	if (lstat(addr + strlen("unix:path="), &bus) == 0 &&
-	    S_ISSOCK(bus.st_mode))
-		r = env_set(e, "DBUS_SESSION_BUS_ADDRESS", addr);
-	free(addr);
-	return r;
-}
-
-/*
- * The daemon's environment: the PAM environment, the user's own variables,
- * a safe PATH, XDG_RUNTIME_DIR and the session bus; nothing of the host's.
- * Returns 0 or -ENOMEM.
- */
-static int build_env(pam_handle_t *pamh, const struct passwd *pw,
-		     struct oo7_env *e)
-{
-	char **pam_env = pam_getenvlist(pamh), dir[64];
-	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
-	int r = 0;
-
-	for (size_t i = 0; pam_env && pam_env[i]; i++) {
-		char *eq = strchr(pam_env[i], '=');
-
-		if (eq && !r) {
-			*eq = '\0';
-			r = env_set(e, pam_env[i], eq + 1);
-		}
-		free(pam_env[i]);
-	}
-	free(pam_env);
-	if (!xdg && runtime_dir_of(pw, dir, sizeof(dir)))
-		xdg = dir;
-	r = r ?: env_set(e, "HOME", pw->pw_dir);
-	r = r ?: env_set(e, "USER", pw->pw_name);
-	r = r ?: env_set(e, "LOGNAME", pw->pw_name);
-	r = r ?: env_set(e, "SHELL", pw->pw_shell);
-	r = r ?: env_set(e, "PATH", OO7_SAFE_PATH);
-	if (!r && xdg)
-		r = env_set(e, "XDG_RUNTIME_DIR", xdg);
-	if (!r && xdg && env_find(e, "DBUS_SESSION_BUS_ADDRESS") == e->n)
-		r = set_session_bus(e, xdg);
-	return r;
-}
-
-/*
- * The user's groups, all of them: getgrouplist says how many there are when
- * the first guess is short. 0 or -ENOMEM.
- */
-static int user_groups(const struct passwd *pw, gid_t **groups, int *n)
-{
-	int want = 32;
-
-	for (int tries = 0; tries < 3; tries++) {
-		gid_t *g = realloc(*groups, (size_t)want * sizeof(gid_t));
-
-		if (!g)
-			return -ENOMEM;
-		*groups = g;
-		*n = want;
-		if (getgrouplist(pw->pw_name, pw->pw_gid, *groups, n) >= 0)
-			return 0;
-		want = *n > want ? *n : 2 * want;
-	}
-	return -ENOMEM;
-}
-
-/* What the daemon's process needs, all prepared before fork. */
-struct oo7_spawn {
-	const char *path;
-	char *argv[3];
-	struct oo7_env env;
-	gid_t *groups;
-	int ngroups;
-	int stdin_fd;  /* the child's end, or -1 for /dev/null */
-	int status_fd; /* the child's end: errno if the start fails */
-	int in;	       /* our end of stdin, or -1 */
-	int status;    /* our end of the status channel */
-};
-
-/* In a child: fd moved to 3 or above (0..2 are about to be replaced). */
-static int lift_fd(int fd)
-{
-	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
-}
-
-/*
- * In a child: every fd closed from first on (flags 0), or marked to close
- * at exec (CLOSE_RANGE_CLOEXEC); one by one on kernels before 5.9 and
- * 5.11, up to the limit of open files.
- */
-static void close_fds_from(int first, unsigned int flags)
-{
-	struct rlimit rl;
-
-	if (close_range((unsigned int)first, ~0U, flags) == 0)
-		return;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > (1U << 20))
-		rl.rlim_cur = 1U << 20;
-	for (int fd = first; fd < (int)rl.rlim_cur; fd++)
-		if (flags & CLOSE_RANGE_CLOEXEC)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-		else
-			close(fd);
-}
-
-/*
- * In the grandchild: stdin from in (or /dev/null), stdout and stderr on
- * /dev/null, every other fd closed at exec. The sources are lifted above 2
- * first: a host that runs with 0..2 closed hands us fds in that range, and a
- * dup2 of an fd onto itself would keep its close-on-exec. 0 or -errno.
- */
-static int setup_stdio(int in)
-{
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (null < 0 || (null = lift_fd(null)) < 0)
-		return -errno;
-	in = in >= 0 ? lift_fd(in) : null;
-	if (in < 0)
-		return -errno;
-	if (dup2(in, 0) != 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
-		return -errno;
-	close_fds_from(3, CLOSE_RANGE_CLOEXEC);
-	return 0;
-}
-
-/* In the grandchild: every handler to dfl (SIG_IGN also drops pending). */
-static void set_all_signals(void (*handler)(int))
-{
-	struct sigaction sa = {.sa_handler = handler};
-
-	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP: EINVAL */
-}
-
-/*
- * In a child, once it runs as the user: no capability left. A change of
- * ids clears them only when it leaves uid 0: a host that is not root but
- * holds CAP_SETUID as an ambient capability, or a root host with
- * SECBIT_NO_SETUID_FIXUP, keeps them through setresuid. 0 or -errno.
- */
-static int drop_capabilities(void)
-{
-	struct __user_cap_header_struct h = {
-	    .version = _LINUX_CAPABILITY_VERSION_3};
-	/* now zeroed too: valgrind takes capget to fill only the first set */
-	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0}},
-				      now[_LINUX_CAPABILITY_U32S_3] = {{0}};
-
-	if (syscall(SYS_capset, &h, none) < 0 ||
-	    syscall(SYS_capget, &h, now) < 0)
-		return -errno;
-	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
-		if (now[i].permitted || now[i].effective || now[i].inheritable)
-			return -EPERM;
-	/* with none permitted, none can be ambient; asked all the same */
-	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) > 0)
-			return -EPERM;
-	return 0;
-}
-
-/*
- * In a child: the user's ids, all of them, with these supplementary
- * groups, and no capability, checked. 0 or -errno.
- */
-static int become_user_fully(const struct passwd *pw, const gid_t *groups,
-			     int ngroups)
-{
-	uid_t r, e, s;
-	gid_t gr, ge, gs;
-
-	/* EINVAL: a kernel before 4.3 has no ambient set to clear */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
-	    errno != EINVAL)
-		return -errno;
-	if (setgroups((size_t)ngroups, groups) < 0 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0 ||
-	    getresuid(&r, &e, &s) < 0 || getresgid(&gr, &ge, &gs) < 0)
-		return -errno;
-	if (r != pw->pw_uid || e != pw->pw_uid || s != pw->pw_uid ||
-	    gr != pw->pw_gid || ge != pw->pw_gid || gs != pw->pw_gid)
-		return -EPERM;
-	return drop_capabilities();
-}
-
-/*
- * In the child that becomes the daemon, every signal blocked since before
- * fork: ignore them all (which drops what the host's process group was
- * sent meanwhile), set up the process, leave the host's session, then
- * default handlers, an empty mask, and exec. Never returns; a failure
- * writes its errno on status, which exec closes.
- */
-static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw,
-			int status)
-{
-	sigset_t none;
-	int lifted = lift_fd(status), err;
-
-	if (lifted >= 0)
-		status = lifted;
-	set_all_signals(SIG_IGN);
-	umask(077);
-	err = setup_stdio(sp->stdin_fd);
-	err = err ?: become_user_fully(pw, sp->groups, sp->ngroups);
-	if (!err && setsid() < 0)
-		err = -errno;
-	if (!err && chdir(pw->pw_dir) < 0 && chdir("/") < 0)
-		err = -errno;
-	if (!err) {
-		set_all_signals(SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(sp->path, sp->argv, sp->env.v);
-		err = -errno;
-	}
-	err = err ? -err : EIO; /* 0 would read as a success */
-	if (write(status, &err, sizeof(err)) < 0)
-		_exit(126);
-	_exit(127);
-}
-
-/* Blocks every signal in this thread; glibc's sigprocmask is per thread. */
-static void block_signals(sigset_t *old)
-{
-	sigset_t all;
-
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, old);
+	return open_daemon(pamh, o, pw, false, &c);
 }
 
 /* ---- /proc ---- */
@@ -1994,116 +1851,194 @@ static bool ran_its_program(pid_t pid)
 	       si.si_pid == 0;
 }
 
-/* ---- children ---- */
+/* ---- the daemon's process ---- */
 
-/*
- * True once the child has exited: reaped here, or by the host (ECHILD: a
- * host that ignores SIGCHLD, or reaps in a handler). Through the pidfd,
- * another child of the host that got the same pid is never waited for.
- */
-static bool child_gone(struct oo7_child *ch)
+static const char *const oo7_daemon_paths[] = {
+    "/usr/libexec/oo7-daemon",
+    "/usr/lib/oo7-daemon",
+    "/usr/lib/oo7/oo7-daemon",
+    "/usr/bin/oo7-daemon",
+};
+
+/* daemon=, else the first executable of the distributions' paths. */
+static const char *find_daemon(const struct oo7_opts *o)
 {
-	siginfo_t si = {.si_pid = 0};
-	int r;
-
-	if (ch->pid <= 0)
-		return true;
-	do
-		r = ch->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)ch->pidfd,
-					    &si, WEXITED | WNOHANG)
-				   : waitid(P_PID, (id_t)ch->pid, &si,
-					    WEXITED | WNOHANG);
-	while (r < 0 && errno == EINTR);
-	if (r < 0 && errno == EINVAL && ch->pidfd >= 0) {
-		/* Linux 5.3 has pidfds, but waitid takes them from 5.4 on */
-		close(ch->pidfd);
-		ch->pidfd = -1;
-		return child_gone(ch);
-	}
-	if (r == 0 && si.si_pid == 0)
-		return false;
-	if (ch->pidfd >= 0)
-		close(ch->pidfd);
-	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
-	return true;
+	if (o->daemon)
+		return access(o->daemon, X_OK) == 0 ? o->daemon : NULL;
+	for (size_t i = 0; i < sizeof(oo7_daemon_paths) / sizeof(char *); i++)
+		if (access(oo7_daemon_paths[i], X_OK) == 0)
+			return oo7_daemon_paths[i];
+	return NULL;
 }
 
-static void signal_child(struct oo7_child *ch, int sig)
+/* A NULL-terminated environment on the heap, freed with free_env. */
+struct oo7_env {
+	char **v;
+	size_t n;
+};
+
+static void free_env(struct oo7_env *e)
 {
-	if (ch->pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, ch->pidfd, sig, NULL, 0);
-	else if (!child_gone(ch)) /* not reaped: its pid is still its own */
-		kill(ch->pid, sig);
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	*e = (struct oo7_env){0};
 }
 
-/* Waits until the child is gone or the deadline; true when it is gone. */
-static bool wait_child(struct oo7_child *ch, uint64_t deadline)
+/* The index of name's entry, or e->n when it has none. */
+static size_t env_find(const struct oo7_env *e, const char *name)
 {
-	struct timespec pause = {.tv_nsec = OO7_CHILD_POLL_NS};
+	size_t len = strlen(name), i;
 
-	while (!child_gone(ch)) {
-		if (!time_left(deadline))
-			return false;
-		if (ch->pidfd < 0 || wait_fd(ch->pidfd, POLLIN, deadline) < 0)
-			nanosleep(&pause, NULL);
-	}
-	return true;
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
+			break;
+	return i;
 }
 
-/*
- * Waits for the child until the deadline, kills it then (stopped or not,
- * a killed process is gone within microseconds: OO7_KILL_WAIT_NS is a
- * margin), and reaps it, whatever the host's SIGCHLD disposition. Closes
- * the pidfd. Returns true when the child had exited by the deadline.
- */
-static bool end_child(struct oo7_child *ch, uint64_t deadline)
+/* Sets name=value, replacing an earlier value; 0 or -ENOMEM. */
+static int env_set(struct oo7_env *e, const char *name, const char *value)
 {
-	bool exited = wait_child(ch, deadline);
+	size_t i = env_find(e, name);
+	char *entry, **v;
 
-	if (!exited) {
-		signal_child(ch, SIGKILL);
-		wait_child(ch, now_ns() + OO7_KILL_WAIT_NS);
-	}
-	/* gone, or left unreaped (no pidfd, and it outlived the margin) */
-	if (ch->pidfd >= 0)
-		close(ch->pidfd);
-	*ch = (struct oo7_child){.pid = -1, .pidfd = -1};
-	return exited;
-}
-
-/*
- * Forks with every signal blocked in this thread, so that none of the
- * host's handlers runs in the child. The child waits, with the host's ids
- * still, for a byte on child_end: it can neither exit nor be stopped by
- * the user before the parent holds its pidfd. Returns 0 in the child (its
- * signals still blocked), 1 in the parent, or -errno.
- */
-static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
-{
-	sigset_t old;
-	char go = 0;
-	int err;
-
-	*ch = (struct oo7_child){.pidfd = -1};
-	block_signals(&old);
-	ch->pid = fork();
-	if (ch->pid == 0) {
-		if (read(child_end, &go, 1) != 1 || go != 'g')
-			_exit(0);
+	if (asprintf(&entry, "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	if (i < e->n) {
+		free(e->v[i]);
+		e->v[i] = entry;
 		return 0;
 	}
-	err = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (ch->pid < 0) {
-		ch->pid = 0;
-		return -err;
+	v = realloc(e->v, (e->n + 2) * sizeof(char *));
+	if (!v) {
+		free(entry);
+		return -ENOMEM;
 	}
-	ch->pidfd = (int)syscall(SYS_pidfd_open, ch->pid, 0);
-	if (send(parent_end, "g", 1, MSG_NOSIGNAL) == 1)
-		return 1;
-	err = errno;
-	end_child(ch, 0);
-	return -err;
+	e->v = v;
+	e->v[e->n++] = entry;
+	e->v[e->n] = NULL;
+	return 0;
+}
+
+/*
+ * The daemon's environment: the PAM environment, the user's own variables,
+ * a safe PATH, XDG_RUNTIME_DIR (/run/user/UID when it is the user's) and
+ * the session bus; nothing of the host's. Returns 0 or -ENOMEM.
+ */
+static int build_env(pam_handle_t *pamh, const struct passwd *pw,
+		     struct oo7_env *e)
+{
+	char **pam_env = pam_getenvlist(pamh), dir[OO7_SUN_PATH_MAX],
+	     bus[OO7_SUN_PATH_MAX + 10] = "unix:path=";
+	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
+	struct stat st;
+	int r = 0;
+
+	for (size_t i = 0; pam_env && pam_env[i]; i++) {
+		char *eq = strchr(pam_env[i], '=');
+
+		if (eq && !r) {
+			*eq = '\0';
+			r = env_set(e, pam_env[i], eq + 1);
+		}
+		free(pam_env[i]);
+	}
+	free(pam_env);
+	if (!xdg && look_up(dir, &st, "/run/user/%u", (unsigned int)pw->pw_uid) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_uid == pw->pw_uid)
+		xdg = dir;
+	r = r ?: env_set(e, "HOME", pw->pw_dir);
+	r = r ?: env_set(e, "USER", pw->pw_name);
+	r = r ?: env_set(e, "LOGNAME", pw->pw_name);
+	r = r ?: env_set(e, "SHELL", pw->pw_shell);
+	r = r ?: env_set(e, "PATH", OO7_SAFE_PATH);
+	if (!r && xdg)
+		r = env_set(e, "XDG_RUNTIME_DIR", xdg);
+	if (!r && xdg && env_find(e, "DBUS_SESSION_BUS_ADDRESS") == e->n &&
+	    find_in_runtime(pamh, pw, "bus", bus + strlen(bus), &st) == 0 &&
+	    S_ISSOCK(st.st_mode))
+		r = env_set(e, "DBUS_SESSION_BUS_ADDRESS", bus);
+	return r;
+}
+
+/*
+ * The user's groups, all of them: getgrouplist says how many there are when
+ * the first guess is short. 0 or -ENOMEM.
+ */
+static int user_groups(const struct passwd *pw, gid_t **groups, int *n)
+{
+	int want = 32;
+
+	for (int tries = 0; tries < 3; tries++) {
+		gid_t *g = realloc(*groups, (size_t)want * sizeof(gid_t));
+
+		if (!g)
+			return -ENOMEM;
+		*groups = g;
+		*n = want;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, *groups, n) >= 0)
+			return 0;
+		want = *n > want ? *n : 2 * want;
+	}
+	return -ENOMEM;
+}
+
+/* What the daemon's process needs, all prepared before fork. */
+struct oo7_spawn {
+	const char *path;
+	char *argv[3];
+	struct oo7_env env;
+	gid_t *groups;
+	int ngroups;
+	int stdin_fd;  /* the child's end, or -1 for /dev/null */
+	int status_fd; /* the child's end: errno if the start fails */
+	int in;	       /* our end of stdin, or -1 */
+	int status;    /* our end of the status channel */
+};
+
+/* In the child: every handler to dfl (SIG_IGN also drops pending). */
+static void set_all_signals(void (*handler)(int))
+{
+	struct sigaction sa = {.sa_handler = handler};
+
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP: EINVAL */
+}
+
+/*
+ * In the child that becomes the daemon, every signal blocked since before
+ * fork: ignore them all (which drops what the host's process group was
+ * sent meanwhile), set up the process, leave the host's session, then
+ * default handlers, an empty mask, and exec. Never returns; a failure
+ * writes its errno on status (moved to fd 3), which exec closes.
+ */
+static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw,
+			int status)
+{
+	sigset_t none;
+	int err;
+
+	set_all_signals(SIG_IGN);
+	umask(077);
+	err = setup_fds(sp->stdin_fd, status, CLOSE_RANGE_CLOEXEC);
+	if (!err)
+		status = 3;
+	err = err ?: become_user_fully(pw, sp->groups, sp->ngroups);
+	if (!err && setsid() < 0)
+		err = -errno;
+	if (!err && chdir(pw->pw_dir) < 0 && chdir("/") < 0)
+		err = -errno;
+	if (!err) {
+		set_all_signals(SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(sp->path, sp->argv, sp->env.v);
+		err = -errno;
+	}
+	err = err ? -err : EIO; /* 0 would read as a success */
+	if (write(status, &err, sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
 }
 
 /*
@@ -2116,21 +2051,20 @@ static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
  */
 static int await_exec(int fd, pid_t pid, uint64_t deadline)
 {
-	int err = 0, r;
-	size_t got;
+	int err = 0;
+	ssize_t got = io_all(fd, &err, sizeof(err), false, deadline);
 
-	r = recv_full(fd, (uint8_t *)&err, sizeof(err), &got, deadline);
-	if (r < 0)
-		return r;
+	if (got < 0)
+		return (int)got;
 	if (got == sizeof(err))
 		return -err;
 	return pid > 0 && ran_its_program(pid) ? 0 : -ESRCH;
 }
 
 /*
- * In the intermediate child of fork_lasting: forks the daemon, waits for
- * its exec, and sends the outcome to our parent, a success included: the
- * daemon will not be our parent's child, whose state it could read.
+ * In the intermediate child of a lasting start: forks the daemon, waits
+ * for its exec, and sends the outcome to our parent, a success included:
+ * the daemon will not be our parent's child, whose state it could read.
  * Reaps a daemon that failed or died before it ran, so that no zombie of
  * it reaches a host that adopts orphans (PR_SET_CHILD_SUBREAPER). Never
  * returns.
@@ -2140,55 +2074,25 @@ static void start_grandchild(const struct oo7_spawn *sp,
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	struct oo7_child gc = {.pid = -1, .pidfd = -1};
-	int ends[2], err;
+	int ends[2], err = EMFILE, r = -1;
 
 	/* ours to reap: a host that ignores SIGCHLD would have it reaped */
 	sigaction(SIGCHLD, &dfl, NULL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0 &&
-	    (gc.pid = fork()) == 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0)
+		r = fork_child(&gc, ends[0], ends[1]);
+	if (r == 0)
 		exec_daemon(sp, pw, ends[0]);
-	err = errno;
-	if (gc.pid > 0) {
+	if (r > 0) {
 		close(ends[0]);
 		err = -await_exec(ends[1], gc.pid, deadline);
+	} else if (r < 0) {
+		err = -r;
 	}
-	if (gc.pid > 0 && err && err != ETIMEDOUT) /* it ends, or has ended */
+	if (r > 0 && err && err != ETIMEDOUT) /* it ends, or has ended */
 		wait_child(&gc, deadline);
 	if (write(sp->status_fd, &err, sizeof(err)) != sizeof(err))
 		_exit(2);
 	_exit(err != 0);
-}
-
-/*
- * Forks twice so that the daemon is nobody's child here: the intermediate
- * child exits once the daemon runs, and is reaped now, within the
- * deadline. Returns 0 or -errno.
- */
-static int fork_lasting(const struct oo7_spawn *sp, const struct passwd *pw,
-			uint64_t deadline)
-{
-	struct oo7_child ch;
-	int r = fork_child(&ch, sp->status_fd, sp->status);
-
-	if (r == 0)
-		start_grandchild(sp, pw, deadline);
-	if (r < 0)
-		return r;
-	end_child(&ch, deadline);
-	return 0;
-}
-
-/*
- * Forks once, for a daemon that this call stops again: our child, held by
- * its pidfd (see fork_child). Returns 0 or -errno.
- */
-static int fork_for_this_call(const struct oo7_spawn *sp, struct oo7_start *st)
-{
-	int r = fork_child(&st->child, sp->status_fd, sp->status);
-
-	if (r == 0)
-		exec_daemon(sp, st->pw, sp->status_fd);
-	return r < 0 ? r : 0;
 }
 
 /* Everything but the fork: path, argv, environment, groups, sockets. */
@@ -2265,6 +2169,51 @@ static int report_start(pam_handle_t *pamh, const struct oo7_opts *o,
 	else
 		debug_log(pamh, o, "Started %s", sp->path);
 	return r;
+}
+
+/*
+ * Forks the user's daemon, as the user, with st->password on its stdin
+ * (and --login) when there is one. A daemon that stays is forked twice, so
+ * that it is nobody's child here: the intermediate child exits once the
+ * daemon runs, and is reaped now, within the deadline. One for this call
+ * is our child, held by its pidfd. Costs at most the deadline; a start
+ * that fails leaves no child of ours. Returns 0 once the daemon was
+ * executed, or -errno (logged).
+ */
+static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
+		      struct oo7_start *st, uint64_t deadline)
+{
+	struct oo7_spawn sp = {
+	    .stdin_fd = -1, .status_fd = -1, .in = -1, .status = -1};
+	bool stays = st->lifetime == OO7_DAEMON_STAYS;
+	struct oo7_child mid;
+	int r = prepare_spawn(pamh, o, st->pw, st->password, &sp);
+
+	if (r == 0 && (r = fork_child(stays ? &mid : &st->child, sp.status_fd,
+				      sp.status)) < 0)
+		oo7_log(pamh, LOG_ERR, "Failed to fork: %s", strerror(-r));
+	if (r == 0 && stays)
+		start_grandchild(&sp, st->pw, deadline);
+	if (r == 0)
+		exec_daemon(&sp, st->pw, sp.status_fd);
+	if (r > 0 && stays)
+		end_child(&mid, 0, deadline);
+	finish_spawn(&sp);
+	if (r > 0 && sp.in >= 0 &&
+	    io_all(sp.in, (void *)st->password, strlen(st->password), true,
+		   deadline) < 0)
+		oo7_log(pamh, LOG_WARNING, "Failed to hand the password to %s",
+			sp.path);
+	if (sp.in >= 0)
+		close(sp.in);
+	if (r > 0)
+		r = report_start(pamh, o, &sp, stays ? 0 : st->child.pid,
+				 deadline);
+	if (sp.status >= 0)
+		close(sp.status);
+	if (r < 0 && st->child.pid > 0)
+		end_child(&st->child, 0, 0);
+	return r < 0 ? r : 0;
 }
 
 /* ---- the session bus ---- */
@@ -2369,24 +2318,17 @@ static void bus_call(struct oo7_frame *f, uint32_t serial,
 	set_u32(f, 4, f->len - body_at);
 }
 
-/* The u32 at offset at of in, in the message's byte order. */
-static uint32_t bus_u32(const struct oo7_bus_in *in, size_t at)
-{
-	const uint8_t *p = in->b + at;
-
-	if (!in->big)
-		return get_le32(p);
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Reads a u32 at *at, aligned to 4 first, within in. */
+/*
+ * Reads a u32 at *at, aligned to 4 first, within in, in the message's byte
+ * order: a bus writes in its host's, 'B' on a big-endian one (s390x).
+ */
 static bool bus_get_u32(const struct oo7_bus_in *in, size_t *at, uint32_t *v)
 {
 	*at = (*at + 3) & ~(size_t)3;
 	if (*at + 4 > in->n)
 		return false;
-	*v = bus_u32(in, *at);
+	memcpy(v, in->b + *at, 4);
+	*v = in->big ? be32toh(*v) : le32toh(*v);
 	*at += 4;
 	return true;
 }
@@ -2410,84 +2352,83 @@ static bool bus_get_string(const struct oo7_bus_in *in, size_t *at, char type,
 		return false;
 	}
 	if (len > n || *at + len + 1 > n || b[*at + len] ||
-	    memchr(b + *at, 0, len))
+	    memchr(b + *at, 0, len) || (out && len > OO7_BUS_NAME_MAX))
 		return false;
-	if (out) {
-		if (len > OO7_BUS_NAME_MAX)
-			return false;
+	if (out)
 		memcpy(out, b + *at, len + 1);
-	}
 	*at += len + 1;
 	return true;
 }
 
-/* One header field; only the types the bus driver's replies carry. */
-static bool bus_get_field(const struct oo7_bus_in *in, size_t *at,
-			  struct oo7_bus_msg *m)
+/*
+ * The length of the message at the start of in when all of it is there,
+ * from its fixed header; 0 when more bytes are needed, or -EBADMSG. The
+ * end of the header fields in *fields_end.
+ */
+static ssize_t bus_measure(const struct oo7_bus_in *in, size_t *fields_end)
 {
-	const uint8_t *b = in->b;
-	uint8_t code;
-	char type;
-	uint32_t u;
+	uint32_t body_len, fields_len;
+	size_t at = 4, total;
 
-	*at = (*at + 7) & ~(size_t)7;
-	if (*at + 4 > in->n || b[*at + 1] != 1 || b[*at + 3] != 0)
-		return false;
-	code = b[*at];
-	type = (char)b[*at + 2];
-	*at += 4;
-	if (type == 'u')
-		return bus_get_u32(in, at, code == 5 ? &m->reply_serial : &u);
-	if (type == 's' || type == 'o')
-		return bus_get_string(in, at, type,
-				      code == 4 ? m->error : NULL);
-	if (type == 'g') {
-		char sig[OO7_BUS_NAME_MAX + 1];
-
-		if (!bus_get_string(in, at, type, sig))
-			return false;
-		if (code == 8 && strlen(sig) >= sizeof(m->signature))
-			return false;
-		if (code == 8)
-			memcpy(m->signature, sig, strlen(sig) + 1);
-		return true;
-	}
-	return false;
+	if (in->n < 16)
+		return 0;
+	if ((in->b[0] != 'l' && in->b[0] != 'B') || in->b[3] != 1)
+		return -EBADMSG;
+	bus_get_u32(in, &at, &body_len);
+	at = 12;
+	bus_get_u32(in, &at, &fields_len);
+	if (fields_len > OO7_BUS_READ_MAX || body_len > OO7_BUS_READ_MAX)
+		return -EBADMSG;
+	*fields_end = 16 + fields_len;
+	total = ((*fields_end + 7) & ~(size_t)7) + body_len;
+	if (total > OO7_BUS_READ_MAX)
+		return -EBADMSG;
+	return in->n < total ? 0 : (ssize_t)total;
 }
 
 /*
  * The message at the start of b (n bytes), when all of it is there: its
- * type, reply serial, error name, signature and body. Returns its length,
- * 0 when more bytes are needed, or -EBADMSG.
+ * type, and of its header fields, the reply serial, the error name and
+ * the signature (only the types the bus driver's replies carry); its
+ * body. Returns its length, 0 when more bytes are needed, or -EBADMSG.
  */
 static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
 {
 	struct oo7_bus_in in = {.b = b, .n = n, .big = n && b[0] == 'B'};
-	uint32_t body_len, fields_len;
-	size_t at = 16, end, total;
+	char sig[OO7_BUS_NAME_MAX + 1];
+	size_t at = 16, end = 0, body_at;
+	ssize_t total = bus_measure(&in, &end);
+	uint8_t code, type;
+	uint32_t u;
+	bool ok = true;
 
-	if (n < 16)
-		return 0;
-	if ((b[0] != 'l' && b[0] != 'B') || b[3] != 1)
-		return -EBADMSG;
-	body_len = bus_u32(&in, 4);
-	fields_len = bus_u32(&in, 12);
-	if (fields_len > OO7_BUS_READ_MAX || body_len > OO7_BUS_READ_MAX)
-		return -EBADMSG;
-	end = 16 + fields_len;
-	total = ((end + 7) & ~(size_t)7) + body_len;
-	if (total > OO7_BUS_READ_MAX)
-		return -EBADMSG;
-	if (n < total)
-		return 0;
+	if (total <= 0)
+		return total;
 	*m = (struct oo7_bus_msg){.type = b[1]};
 	in.n = end; /* the fields, within the header */
-	while (at < end)
-		if (!bus_get_field(&in, &at, m))
+	while (ok && at < in.n) {
+		at = (at + 7) & ~(size_t)7;
+		if (at + 4 > in.n || b[at + 1] != 1 || b[at + 3] != 0)
 			return -EBADMSG;
+		code = b[at];
+		type = b[at + 2];
+		at += 4;
+		if (type == 'u')
+			ok = bus_get_u32(&in, &at,
+					 code == 5 ? &m->reply_serial : &u);
+		else if (type == 's' || type == 'o' || type == 'g')
+			ok = bus_get_string(&in, &at, (char)type,
+					    code == 4 ? m->error : sig);
+		else
+			ok = false;
+		if (ok && code == 8 && type == 'g')
+			ok = strlen(sig) < sizeof(m->signature) &&
+			     memcpy(m->signature, sig, strlen(sig) + 1);
+	}
+	body_at = (end + 7) & ~(size_t)7;
 	m->body = (struct oo7_bus_in){
-	    .b = b + total - body_len, .n = body_len, .big = in.big};
-	return (ssize_t)total;
+	    .b = b + body_at, .n = (size_t)total - body_at, .big = in.big};
+	return ok ? total : -EBADMSG;
 }
 
 /* The child's connection to the bus: its fd, deadline and what it read. */
@@ -2497,6 +2438,7 @@ struct oo7_bus_conn {
 	uint8_t buf[OO7_BUS_READ_MAX];
 	size_t have;
 	size_t used; /* the length of the message last handed out */
+	char error[OO7_BUS_NAME_MAX + 1]; /* of the last error reply */
 };
 
 /*
@@ -2507,11 +2449,10 @@ static int bus_await(struct oo7_bus_conn *c, uint32_t serial,
 		     struct oo7_bus_msg *m)
 {
 	ssize_t len, n;
-	int r;
 
 	for (;;) {
 		/* a bus that keeps us busy with messages still ends here */
-		if (!time_left(c->deadline))
+		if (now_ns() >= c->deadline)
 			return -ETIMEDOUT;
 		memmove(c->buf, c->buf + c->used, c->have - c->used);
 		c->have -= c->used;
@@ -2519,40 +2460,20 @@ static int bus_await(struct oo7_bus_conn *c, uint32_t serial,
 		len = bus_parse(c->buf, c->have, m);
 		if (len < 0)
 			return (int)len;
-		if (len > 0) {
-			c->used = (size_t)len;
-			if ((m->type == 2 || m->type == 3) &&
-			    m->reply_serial == serial)
-				return 0;
+		c->used = (size_t)len;
+		if (len > 0 && (m->type == 2 || m->type == 3) &&
+		    m->reply_serial == serial)
+			return 0;
+		if (len > 0)
 			continue;
-		}
 		if (c->have == sizeof(c->buf))
 			return -EBADMSG;
-		n = recv(c->fd, c->buf + c->have, sizeof(c->buf) - c->have,
-			 MSG_DONTWAIT);
-		if (n > 0) {
-			c->have += (size_t)n;
-		} else if (n == 0) {
-			return -ECONNRESET;
-		} else if (errno == EAGAIN) {
-			r = wait_fd(c->fd, POLLIN, c->deadline);
-			if (r < 0)
-				return r;
-		} else if (errno != EINTR) {
-			return -errno;
-		}
+		n = io_once(c->fd, c->buf + c->have, sizeof(c->buf) - c->have,
+			    false, c->deadline);
+		if (n <= 0)
+			return n ? (int)n : -ECONNRESET;
+		c->have += (size_t)n;
 	}
-}
-
-/* Sends one method call; 0 or -errno. */
-static int bus_send_call(struct oo7_bus_conn *c, uint32_t serial,
-			 const struct oo7_bus_call *call)
-{
-	uint8_t out[OO7_BUS_MSG_MAX];
-	struct oo7_frame f = {.data = out, .cap = sizeof(out)};
-
-	bus_call(&f, serial, call);
-	return send_all(c->fd, f.data, f.len, c->deadline);
 }
 
 /*
@@ -2580,64 +2501,61 @@ static size_t put_uid_hex(char *out, uid_t uid)
 static int bus_auth(struct oo7_bus_conn *c, uid_t uid)
 {
 	char line[64] = "\0AUTH EXTERNAL ";
-	size_t n = strlen(line + 1) + 1, got;
+	size_t n = strlen(line + 1) + 1, got = 0;
 	uint8_t reply[256];
-	int r;
+	ssize_t r;
 
 	n += put_uid_hex(line + n, uid);
 	memcpy(line + n, "\r\n", 2);
-	r = send_all(c->fd, (const uint8_t *)line, n + 2, c->deadline);
-	for (got = 0; !r && got < sizeof(reply);) {
-		size_t one;
-
-		r = recv_full(c->fd, reply + got, 1, &one, c->deadline);
-		if (!r && !one)
-			r = -ECONNRESET;
-		if (!r && ++got >= 2 && reply[got - 2] == '\r' &&
-		    reply[got - 1] == '\n')
-			break;
+	r = io_all(c->fd, line, n + 2, true, c->deadline);
+	while (r > 0 && got < sizeof(reply) &&
+	       (got < 2 || memcmp(reply + got - 2, "\r\n", 2))) {
+		r = io_all(c->fd, reply + got, 1, false, c->deadline);
+		got += r > 0 ? 1 : 0;
 	}
-	if (r)
-		return r;
+	if (r <= 0)
+		return r ? (int)r : -ECONNRESET;
 	if (got < 5 || memcmp(reply, "OK ", 3) || reply[got - 1] != '\n')
 		return -EACCES;
-	return send_all(c->fd, (const uint8_t *)"BEGIN\r\n", 7, c->deadline);
+	r = io_all(c->fd, (void *)"BEGIN\r\n", 7, true, c->deadline);
+	return r < 0 ? (int)r : 0;
 }
 
 /*
- * The reply to serial, of signature sig, in *m; an error's name goes to
- * a->error and returns -ENOENT. 0 or -errno.
+ * One call and its reply (none for a call with no reply signature), of
+ * the signature the call takes, its value into out (OO7_BUS_NAME_MAX + 1
+ * bytes): a string (s, o), the string in a variant (v), or a u32 (u). An
+ * error's name goes to c->error and returns -ENOENT. 0 or -errno.
  */
-static int bus_reply(struct oo7_bus_conn *c, uint32_t serial, const char *sig,
-		     struct oo7_bus_msg *m, struct oo7_bus_answer *a)
+static int bus_rpc(struct oo7_bus_conn *c, uint32_t serial,
+		   const struct oo7_bus_call *call, char *out, uint32_t *u)
 {
-	int r = bus_await(c, serial, m);
+	uint8_t msg[OO7_BUS_MSG_MAX];
+	struct oo7_frame f = {.data = msg, .cap = sizeof(msg)};
+	struct oo7_bus_msg m;
+	char type = call->reply ? call->reply[0] : 0;
+	size_t at = 0;
+	int r;
 
-	if (r < 0)
+	bus_call(&f, serial, call);
+	r = io_all(c->fd, f.data, f.len, true, c->deadline) < 0 ? -EIO : 0;
+	if (r < 0 || !type)
 		return r;
-	if (m->type == 3) {
-		memcpy(a->error, m->error, sizeof(a->error));
+	r = bus_await(c, serial, &m);
+	if (r == 0 && m.type == 3) {
+		memcpy(c->error, m.error, sizeof(c->error));
 		return -ENOENT;
 	}
-	return strcmp(m->signature, sig) ? -EBADMSG : 0;
-}
-
-/*
- * One call and its reply, a string (s, o) into out (OO7_BUS_NAME_MAX + 1
- * bytes); 0 or -errno.
- */
-static int bus_ask_string(struct oo7_bus_conn *c, uint32_t serial,
-			  const struct oo7_bus_call *call, char *out,
-			  struct oo7_bus_answer *a)
-{
-	struct oo7_bus_msg m;
-	size_t at = 0;
-	int r = bus_send_call(c, serial, call);
-
-	r = r ?: bus_reply(c, serial, call->reply, &m, a);
-	if (r == 0 && !bus_get_string(&m.body, &at, call->reply[0], out))
-		r = -EBADMSG;
-	return r;
+	if (r < 0 || strcmp(m.signature, call->reply))
+		return r ?: -EBADMSG;
+	if (type == 'u')
+		return bus_get_u32(&m.body, &at, u) ? 0 : -EBADMSG;
+	if (type == 'v' && (!bus_get_string(&m.body, &at, 'g', out) ||
+			    strcmp(out, "s")))
+		return -EBADMSG;
+	return bus_get_string(&m.body, &at, type == 'v' ? 's' : type, out)
+		   ? 0
+		   : -EBADMSG;
 }
 
 /* The bus driver's calls, about org.freedesktop.secrets and its owner. */
@@ -2658,327 +2576,95 @@ static int bus_ask_string(struct oo7_bus_conn *c, uint32_t serial,
 			       .reply = (sig)})
 
 /*
- * Who owns org.freedesktop.secrets, into a (owner and pid): 0 when someone
- * does, -ENOENT when no one does, or -errno.
- */
-static int bus_ask_owner(struct oo7_bus_conn *c, struct oo7_bus_answer *a)
-{
-	const struct oo7_bus_call owner =
-	    OO7_BUS_DRIVER("GetNameOwner", OO7_BUS_SECRETS, "s");
-	const struct oo7_bus_call pid =
-	    OO7_BUS_DRIVER("GetConnectionUnixProcessID", a->owner, "u");
-	struct oo7_bus_msg m;
-	int r = bus_ask_string(c, 2, &owner, a->owner, a);
-
-	if (r < 0)
-		return r;
-	r = bus_send_call(c, 3, &pid);
-	r = r ?: bus_reply(c, 3, pid.reply, &m, a);
-	if (r == 0 && m.body.n >= 4)
-		a->owner_pid = bus_u32(&m.body, 0);
-	return 0;
-}
-
-/* What an error of the service manager, or of the bus for it, means. */
-static enum oo7_bus_result manager_error(const char *name)
-{
-	if (!strcmp(name, "org.freedesktop.DBus.Error.NameHasNoOwner") ||
-	    !strcmp(name, "org.freedesktop.DBus.Error.ServiceUnknown"))
-		return OO7_BUS_NO_MANAGER;
-	if (!strcmp(name, "org.freedesktop.systemd1.NoSuchUnit"))
-		return OO7_BUS_NO_UNIT;
-	return OO7_BUS_ERROR;
-}
-
-/*
- * Without a start: the unit's ActiveState, "activating" while a start is
- * under way (as at a first login, when default.target pulls it in).
- */
-static enum oo7_bus_result bus_ask_state(struct oo7_bus_conn *c,
-					 struct oo7_bus_answer *a)
-{
-	const struct oo7_bus_call get_unit =
-	    OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE, "GetUnit",
-			     OO7_UNIT, NULL, "o");
-	char unit[OO7_BUS_NAME_MAX + 1], state[OO7_BUS_NAME_MAX + 1];
-	const struct oo7_bus_call get_state = OO7_MANAGER_CALL(
-	    unit, "org.freedesktop.DBus.Properties", "Get",
-	    "org.freedesktop.systemd1.Unit", "ActiveState", "v");
-	struct oo7_bus_msg m;
-	size_t at = 0;
-	int r = bus_ask_string(c, 4, &get_unit, unit, a);
-
-	if (r == -ENOENT)
-		return manager_error(a->error);
-	r = r ?: bus_send_call(c, 5, &get_state);
-	r = r ?: bus_reply(c, 5, get_state.reply, &m, a);
-	if (r == 0 && bus_get_string(&m.body, &at, 'g', state) &&
-	    !strcmp(state, "s") && bus_get_string(&m.body, &at, 's', state))
-		return strcmp(state, "activating") ? OO7_BUS_IDLE
-						   : OO7_BUS_STARTING;
-	return r == -ENOENT ? manager_error(a->error) : OO7_BUS_FAILED;
-}
-
-/*
- * In the child, as the user: Hello; who owns org.freedesktop.secrets;
- * then, when no one does, the service manager asked to start the unit
- * (ask is OO7_ASK_START) or how it stands. What came of it in *a.
+ * In the child, as the user: Hello; who owns org.freedesktop.secrets, and
+ * its pid; when no one does, the service manager asked to start the unit
+ * (ask is OO7_ASK_START), or its ActiveState, "activating" while a start
+ * is under way (as at a first login, when default.target pulls it in).
+ * What came of it in *a; a->error holds the name of an error.
  */
 static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 		    struct oo7_bus_answer *a)
 {
-	const struct oo7_bus_call hello = OO7_BUS_DRIVER("Hello", NULL, "s");
-	const struct oo7_bus_call start =
-	    OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE, "StartUnit",
-			     OO7_UNIT, "replace", "o");
-	char job[OO7_BUS_NAME_MAX + 1];
+	char unit[OO7_BUS_NAME_MAX + 1], state[OO7_BUS_NAME_MAX + 1] = "";
+	const struct oo7_bus_call
+	    hello = OO7_BUS_DRIVER("Hello", NULL, NULL),
+	    owner = OO7_BUS_DRIVER("GetNameOwner", OO7_BUS_SECRETS, "s"),
+	    pid = OO7_BUS_DRIVER("GetConnectionUnixProcessID", a->owner, "u"),
+	    start = OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE,
+				     "StartUnit", OO7_UNIT, "replace", "o"),
+	    get_unit = OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE,
+					"GetUnit", OO7_UNIT, NULL, "o"),
+	    get_state = OO7_MANAGER_CALL(unit, "org.freedesktop.DBus.Properties",
+					 "Get", "org.freedesktop.systemd1.Unit",
+					 "ActiveState", "v");
 	int r;
 
 	a->result = OO7_BUS_FAILED;
-	if (bus_auth(c, uid) < 0 || bus_send_call(c, 1, &hello) < 0)
+	/* Hello's reply is skipped while the next one is awaited */
+	if (bus_auth(c, uid) < 0 || bus_rpc(c, 1, &hello, NULL, NULL) < 0)
 		return;
-	r = bus_ask_owner(c, a);
+	r = bus_rpc(c, 2, &owner, a->owner, NULL);
+	if (r == 0)
+		bus_rpc(c, 3, &pid, state, &a->owner_pid);
 	if (r != -ENOENT) {
 		a->result = r == 0 ? OO7_BUS_OWNED : OO7_BUS_FAILED;
 		return;
 	}
-	a->error[0] = '\0';
-	if (ask == OO7_ASK_STATE) {
-		a->result = bus_ask_state(c, a);
-		return;
-	}
-	r = bus_ask_string(c, 4, &start, job, a);
-	if (r == 0)
-		a->result = OO7_BUS_STARTING;
-	else if (r == -ENOENT)
-		a->result = manager_error(a->error);
-}
-
-/*
- * A socket of the user's session in their runtime folder, leaf "bus" (the
- * session bus) or "systemd/private" (the service manager's):
- * $XDG_RUNTIME_DIR/leaf from the PAM environment, else /run/user/UID/leaf;
- * a socket that the user owns. 0 or -errno.
- */
-static int find_runtime_socket(pam_handle_t *pamh, const struct passwd *pw,
-			       const char *leaf, char *path)
-{
-	const char *xdg = pam_getenv(pamh, "XDG_RUNTIME_DIR");
-	struct stat st;
-	int r = -ENOENT;
-
-	if (xdg && xdg[0] == '/')
-		r = look_up(path, &st, "%s/%s", xdg, leaf);
-	if (r < 0)
-		r = look_up(path, &st, "/run/user/%u/%s",
-			    (unsigned int)pw->pw_uid, leaf);
-	if (r == 0 && (!S_ISSOCK(st.st_mode) || st.st_uid != pw->pw_uid))
-		r = -EPERM;
-	return r;
-}
-
-/*
- * The child: as the user, with none of the host's fds but its answer's,
- * the calls; its answer to out; never returns.
- */
-static void bus_child(const struct passwd *pw, const char *path,
-		      enum oo7_ask ask, int out, uint64_t deadline)
-{
-	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
-	struct oo7_bus_answer a = {.result = OO7_BUS_NONE};
-	int null;
-
-	/* the host's memory is here, the kept password with it: no ptrace */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if (out != 3 && dup2(out, 3) != 3)
-		_exit(1);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) != 0 || dup2(null, 1) != 1 ||
-	    dup2(null, 2) != 2)
-		_exit(1);
-	close_fds_from(4, 0);
-	if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
-	    (c.fd = connect_socket(path, deadline)) >= 0)
-		bus_ask(&c, pw->pw_uid, ask, &a);
-	if (send_all(3, (const uint8_t *)&a, sizeof(a), deadline) < 0)
-		_exit(1);
-	_exit(0);
+	if (ask == OO7_ASK_START)
+		r = bus_rpc(c, 4, &start, unit, NULL);
+	else if ((r = bus_rpc(c, 4, &get_unit, unit, NULL)) == 0)
+		r = bus_rpc(c, 5, &get_state, state, NULL);
+	memcpy(a->error, c->error, sizeof(a->error));
+	if (r == -ENOENT)
+		a->result = OO7_BUS_ERROR;
+	else if (r == 0)
+		a->result = ask == OO7_ASK_START || !strcmp(state, "activating")
+				? OO7_BUS_STARTING
+				: OO7_BUS_IDLE;
 }
 
 /*
  * Asks the user's session bus, from a child running as the user, every
  * signal blocked in it, and ended by the deadline whatever the user does
- * to it. Returns what the child found out (OO7_BUS_NONE: no bus).
+ * to it; what the child found out into *a (OO7_BUS_NONE: no bus).
  */
-static enum oo7_bus_result ask_bus(pam_handle_t *pamh, const struct passwd *pw,
-				   enum oo7_ask ask, uint64_t deadline,
-				   struct oo7_bus_answer *a)
+static void ask_bus(pam_handle_t *pamh, const struct passwd *pw,
+		    enum oo7_ask ask, uint64_t deadline,
+		    struct oo7_bus_answer *a)
 {
+	struct oo7_bus_conn c = {.fd = -1, .deadline = deadline};
+	struct oo7_child ch = {.pid = -1, .pidfd = -1};
 	char path[OO7_SUN_PATH_MAX];
-	struct oo7_child ch;
+	ssize_t got = 0;
 	int sv[2], r;
-	size_t got = 0;
 
 	*a = (struct oo7_bus_answer){.result = OO7_BUS_NONE};
-	if (find_runtime_socket(pamh, pw, "bus", path) < 0 ||
+	if (find_session_socket(pamh, pw, "bus", path) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return OO7_BUS_NONE;
+		return;
 	r = fork_child(&ch, sv[1], sv[0]);
-	if (r == 0)
-		bus_child(pw, path, ask, sv[1], deadline);
+	if (r == 0) {
+		/* the host's memory is here, the kept password with it */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (setup_fds(-1, sv[1], 0) < 0)
+			_exit(1);
+		if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
+		    (c.fd = connect_socket(path, deadline)) >= 0)
+			bus_ask(&c, pw->pw_uid, ask, a);
+		_exit(io_all(3, a, sizeof(*a), true, deadline) != sizeof(*a));
+	}
 	close(sv[1]);
 	if (r > 0)
-		r = recv_full(sv[0], (uint8_t *)a, sizeof(*a), &got, deadline);
+		got = io_all(sv[0], a, sizeof(*a), false, deadline);
 	close(sv[0]);
 	if (ch.pid > 0)
-		end_child(&ch, deadline);
-	if (r < 0 || got != sizeof(*a))
+		end_child(&ch, 0, deadline);
+	if (got != sizeof(*a))
 		*a = (struct oo7_bus_answer){.result = OO7_BUS_FAILED};
 	a->owner[sizeof(a->owner) - 1] = a->error[sizeof(a->error) - 1] = 0;
-	return a->result;
 }
 
-/*
- * Whether process pid started less than OO7_YOUNG_OWNER_S ago, from its
- * start time in /proc (in clock ticks since boot).
- */
-static bool started_lately(uint32_t pid)
-{
-	unsigned long long start;
-	struct timespec boot;
-
-	if (!proc_stat_field(pid, 22, &start) ||
-	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
-		return false;
-	return (unsigned long long)boot.tv_sec <
-	       start / (unsigned long long)sysconf(_SC_CLK_TCK) +
-		   OO7_YOUNG_OWNER_S;
-}
-
-/* The owner's command name from /proc, or "?"; into comm (16 bytes). */
-static void comm_of(uint32_t pid, char *comm, size_t size)
-{
-	if (!read_proc(pid, "comm", comm, size))
-		snprintf(comm, size, "?");
-	comm[strcspn(comm, "\n")] = '\0';
-}
-
-/*
- * The owner of org.freedesktop.secrets: oo7-daemon on its way to its
- * socket (OO7_BUS_STARTING), a 0.6 that has unlinked its socket, or
- * another Secret Service, logged (both OO7_BUS_OWNED).
- */
-static enum oo7_bus_result judge_owner(pam_handle_t *pamh,
-				       const struct oo7_opts *o,
-				       const struct passwd *pw,
-				       const struct oo7_bus_answer *a)
-{
-	char comm[16];
-
-	comm_of(a->owner_pid, comm, sizeof(comm));
-	if (strcmp(comm, "oo7-daemon")) {
-		oo7_log(pamh, LOG_WARNING,
-			"Another Secret Service owns %s on the session bus of "
-			"%s (%s, pid %u, %s): no oo7 daemon started",
-			OO7_BUS_SECRETS, pw->pw_name,
-			a->owner[0] ? a->owner : "?", a->owner_pid, comm);
-		return OO7_BUS_OWNED;
-	}
-	if (started_lately(a->owner_pid)) {
-		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
-			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
-		return OO7_BUS_STARTING;
-	}
-	debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no socket: "
-		  "oo7 0.6 unlinks it once it has served a connection",
-		  a->owner_pid, OO7_BUS_SECRETS);
-	return OO7_BUS_OWNED;
-}
-
-/*
- * Asks the user's service manager to start oo7-daemon.service (ask is
- * OO7_ASK_START), or whether it is starting it; logs what came of it.
- * Returns OO7_BUS_STARTING when a daemon is on its way.
- */
-static enum oo7_bus_result ask_manager(pam_handle_t *pamh,
-				       const struct oo7_opts *o,
-				       const struct passwd *pw,
-				       enum oo7_ask ask, uint64_t deadline)
-{
-	struct oo7_bus_answer a;
-	enum oo7_bus_result r = ask_bus(pamh, pw, ask, deadline, &a);
-
-	if (r == OO7_BUS_OWNED)
-		return judge_owner(pamh, o, pw, &a);
-	if (r == OO7_BUS_STARTING)
-		debug_log(pamh, o, "The service manager of %s %s %s", pw->pw_name,
-			  ask == OO7_ASK_START ? "starts" : "is starting",
-			  OO7_UNIT);
-	else if (r == OO7_BUS_IDLE)
-		debug_log(pamh, o, "The service manager of %s is not starting "
-			  "%s", pw->pw_name, OO7_UNIT);
-	else if (r == OO7_BUS_NO_MANAGER)
-		debug_log(pamh, o, "No service manager on the session bus of "
-			  "%s", pw->pw_name);
-	else if (r == OO7_BUS_NO_UNIT)
-		debug_log(pamh, o, "The service manager of %s has no %s",
-			  pw->pw_name, OO7_UNIT);
-	else if (r == OO7_BUS_ERROR)
-		oo7_log(pamh, LOG_NOTICE,
-			"The service manager of %s could not start %s: %s",
-			pw->pw_name, OO7_UNIT, a.error);
-	else if (r == OO7_BUS_FAILED)
-		oo7_log(pamh, LOG_WARNING,
-			"The session bus of %s did not answer as a bus does",
-			pw->pw_name);
-	else
-		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
-	return r;
-}
-
-/* ---- daemon start ---- */
-
-/*
- * Forks the user's daemon, as the user, with st->password on its stdin
- * (and --login) when there is one. Costs at most the deadline; a start
- * that fails leaves no child of ours. Returns 0 once the daemon was
- * executed, or -errno (logged).
- */
-static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
-		      struct oo7_start *st, uint64_t deadline)
-{
-	struct oo7_spawn sp = {
-	    .stdin_fd = -1, .status_fd = -1, .in = -1, .status = -1};
-	int r;
-
-	r = prepare_spawn(pamh, o, st->pw, st->password, &sp);
-	if (r == 0) {
-		r = st->lifetime == OO7_DAEMON_STAYS
-			? fork_lasting(&sp, st->pw, deadline)
-			: fork_for_this_call(&sp, st);
-		if (r < 0)
-			oo7_log(pamh, LOG_ERR, "Failed to fork: %s",
-				strerror(-r));
-	}
-	finish_spawn(&sp);
-	if (r == 0 && sp.in >= 0 &&
-	    send_all(sp.in, (const uint8_t *)st->password, strlen(st->password),
-		     deadline) < 0)
-		oo7_log(pamh, LOG_WARNING, "Failed to hand the password to %s",
-			sp.path);
-	if (sp.in >= 0)
-		close(sp.in);
-	if (r == 0)
-		r = report_start(pamh, o, &sp,
-				 st->lifetime == OO7_DAEMON_STAYS ? 0
-								  : st->child.pid,
-				 deadline);
-	if (sp.status >= 0)
-		close(sp.status);
-	if (r < 0 && st->child.pid > 0)
-		end_child(&st->child, 0);
-	return r;
-}
+/* ---- starting a daemon ---- */
 
 /* UID_MIN of /etc/login.defs, or shadow's default when it has none. */
 static uid_t uid_min(void)
@@ -3023,22 +2709,118 @@ static bool may_start(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
- * No service manager on the bus, but one runs: its private socket is
- * there. At a first login it joins the session bus only once the bus runs
- * (the bus is socket-activated, maybe by our own call), and then starts
- * what default.target wants, oo7-daemon.service with it: a daemon forked
- * now would be a second one.
+ * Whether process pid started less than OO7_YOUNG_OWNER_S ago, from its
+ * start time in /proc (in clock ticks since boot).
  */
-static bool manager_joins_the_bus(pam_handle_t *pamh, const struct oo7_opts *o,
-				  const struct passwd *pw)
+static bool started_lately(uint32_t pid)
+{
+	unsigned long long start;
+	struct timespec boot;
+
+	if (!proc_stat_field(pid, 22, &start) ||
+	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
+		return false;
+	return (unsigned long long)boot.tv_sec <
+	       start / (unsigned long long)sysconf(_SC_CLK_TCK) +
+		   OO7_YOUNG_OWNER_S;
+}
+
+/*
+ * The owner of org.freedesktop.secrets: oo7-daemon on its way to its
+ * socket (OO7_UP_MANAGER: waited for), a 0.6 that has unlinked its socket,
+ * or another Secret Service, logged (both OO7_UP_NONE).
+ */
+static enum oo7_up judge_owner(pam_handle_t *pamh, const struct oo7_opts *o,
+			       const struct passwd *pw,
+			       const struct oo7_bus_answer *a)
+{
+	char comm[16];
+
+	if (!read_proc(a->owner_pid, "comm", comm, sizeof(comm)))
+		snprintf(comm, sizeof(comm), "?");
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "oo7-daemon")) {
+		oo7_log(pamh, LOG_WARNING,
+			"Another Secret Service owns %s on the session bus of "
+			"%s (%s, pid %u, %s): no oo7 daemon started",
+			OO7_BUS_SECRETS, pw->pw_name,
+			a->owner[0] ? a->owner : "?", a->owner_pid, comm);
+		return OO7_UP_NONE;
+	}
+	if (started_lately(a->owner_pid)) {
+		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
+			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
+		return OO7_UP_MANAGER;
+	}
+	debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no socket: "
+		  "oo7 0.6 unlinks it once it has served a connection",
+		  a->owner_pid, OO7_BUS_SECRETS);
+	return OO7_UP_NONE;
+}
+
+/*
+ * An error of the service manager, or of the bus for it. With no manager
+ * on the bus, one may still run: its private socket is there. At a first
+ * login it joins the session bus only once the bus runs (the bus is
+ * socket-activated, maybe by our own call), and then starts what
+ * default.target wants, oo7-daemon.service with it: a daemon forked now
+ * would be a second one. OO7_UP_NOBODY when a fork may follow.
+ */
+static enum oo7_up judge_error(pam_handle_t *pamh, const struct oo7_opts *o,
+			       const struct passwd *pw, const char *error)
 {
 	char path[OO7_SUN_PATH_MAX];
 
-	if (find_runtime_socket(pamh, pw, "systemd/private", path) < 0)
-		return false;
+	if (!strcmp(error, "org.freedesktop.systemd1.NoSuchUnit")) {
+		debug_log(pamh, o, "The service manager of %s has no %s",
+			  pw->pw_name, OO7_UNIT);
+		return OO7_UP_NOBODY;
+	}
+	if (strcmp(error, "org.freedesktop.DBus.Error.NameHasNoOwner") &&
+	    strcmp(error, "org.freedesktop.DBus.Error.ServiceUnknown")) {
+		oo7_log(pamh, LOG_NOTICE,
+			"The service manager of %s could not start %s: %s",
+			pw->pw_name, OO7_UNIT, error);
+		return OO7_UP_NONE;
+	}
+	debug_log(pamh, o, "No service manager on the session bus of %s",
+		  pw->pw_name);
+	if (find_session_socket(pamh, pw, "systemd/private", path) < 0)
+		return OO7_UP_NOBODY;
 	debug_log(pamh, o, "The service manager of %s is not on its bus yet: "
 		  "waiting for the daemon it starts", pw->pw_name);
-	return true;
+	return OO7_UP_MANAGER;
+}
+
+/*
+ * What the answer of the user's bus (asked to start oo7-daemon.service, or
+ * whether it is starting it) means, logged: OO7_UP_MANAGER when a daemon
+ * is on its way, OO7_UP_NOBODY when no manager will start it.
+ */
+static enum oo7_up judge_answer(pam_handle_t *pamh, const struct oo7_opts *o,
+				const struct passwd *pw, enum oo7_ask ask,
+				const struct oo7_bus_answer *a)
+{
+	if (a->result == OO7_BUS_OWNED)
+		return judge_owner(pamh, o, pw, a);
+	if (a->result == OO7_BUS_ERROR)
+		return judge_error(pamh, o, pw, a->error);
+	if (a->result == OO7_BUS_STARTING)
+		debug_log(pamh, o, "The service manager of %s %s %s", pw->pw_name,
+			  ask == OO7_ASK_START ? "starts" : "is starting",
+			  OO7_UNIT);
+	else if (a->result == OO7_BUS_IDLE)
+		debug_log(pamh, o, "The service manager of %s is not starting "
+			  "%s", pw->pw_name, OO7_UNIT);
+	else if (a->result == OO7_BUS_FAILED)
+		oo7_log(pamh, LOG_WARNING,
+			"The session bus of %s did not answer as a bus does",
+			pw->pw_name);
+	else
+		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
+	return a->result == OO7_BUS_STARTING ? OO7_UP_MANAGER
+	       : a->result == OO7_BUS_NONE   ? OO7_UP_NOBODY
+					    : OO7_UP_NONE;
 }
 
 /*
@@ -3052,74 +2834,23 @@ static enum oo7_up bring_up(pam_handle_t *pamh, const struct oo7_opts *o,
 			    struct oo7_start *st, enum oo7_ask ask,
 			    uint64_t deadline)
 {
+	enum oo7_up up = OO7_UP_NOBODY;
+	struct oo7_bus_answer a;
+
 	/* a daemon the manager is starting anyway is anyone's to wait for */
 	if (ask == OO7_ASK_START && !may_start(pamh, o, st->pw))
 		return OO7_UP_NONE;
 	if (o->route != OO7_ROUTE_FORK) {
-		switch (ask_manager(pamh, o, st->pw, ask, deadline)) {
-		case OO7_BUS_STARTING:
-			return OO7_UP_MANAGER;
-		case OO7_BUS_NO_MANAGER:
-			if (manager_joins_the_bus(pamh, o, st->pw))
-				return OO7_UP_MANAGER;
-			break;
-		case OO7_BUS_NONE:
-		case OO7_BUS_NO_UNIT:
-			break;
-		default:
-			return OO7_UP_NONE;
-		}
+		ask_bus(pamh, st->pw, ask, deadline, &a);
+		up = judge_answer(pamh, o, st->pw, ask, &a);
 	}
+	if (up != OO7_UP_NOBODY)
+		return up;
 	if (ask != OO7_ASK_START || o->route == OO7_ROUTE_BUS ||
-	    !time_left(deadline))
+	    now_ns() >= deadline)
 		return OO7_UP_NONE;
 	return fork_start(pamh, o, st, deadline) == 0 ? OO7_UP_FORKED
 						      : OO7_UP_NONE;
-}
-
-/*
- * Stops the daemon forked for this call once it has done its work:
- * SIGTERM, SIGKILL if it is still there at the deadline, and reaped, so
- * that the host keeps no child. One that the manager started is its own.
- */
-static void stop_started(pam_handle_t *pamh, const struct oo7_opts *o,
-			 struct oo7_start *st, uint64_t deadline)
-{
-	if (st->child.pid <= 0)
-		return;
-	signal_child(&st->child, SIGTERM);
-	if (end_child(&st->child, deadline))
-		debug_log(pamh, o, "Stopped the daemon started for the change");
-	else
-		oo7_log(pamh, LOG_NOTICE,
-			"The daemon started for the change did not stop "
-			"before the timeout: killed");
-}
-
-/* The daemon forked for this call has exited: no socket will come. */
-static bool started_exited(struct oo7_start *st)
-{
-	return st->child.pid && child_gone(&st->child);
-}
-
-/*
- * Delivers a request to a daemon on its way: it binds its socket a moment
- * after it starts, so this tries again every OO7_START_POLL_NS until the
- * deadline, or until the daemon forked for this call has exited (as
- * oo7-daemon does without a session bus).
- */
-static enum oo7_result send_when_up(pam_handle_t *pamh,
-				    const struct oo7_opts *o,
-				    const struct oo7_request *req,
-				    struct oo7_start *st, uint64_t deadline)
-{
-	struct timespec pause = {.tv_nsec = OO7_START_POLL_NS};
-	enum oo7_result r;
-
-	while ((r = send_request(pamh, o, req, deadline)) == OO7_NO_DAEMON &&
-	       time_left(deadline) > OO7_START_POLL_NS && !started_exited(st))
-		nanosleep(&pause, NULL);
-	return r;
 }
 
 /* ---- what each hook does ---- */
@@ -3148,7 +2879,7 @@ static void unlock_at_end(pam_handle_t *pamh, const struct oo7_kept *s)
 	    strcmp(user, s->user) != 0)
 		return;
 	oo7_in_pam_end = true;
-	if (send_request(pamh, &s->opts, &req, deadline_of(&s->opts)) ==
+	if (send_request(pamh, &s->opts, &req, NULL, deadline_of(&s->opts)) ==
 	    OO7_NO_DAEMON)
 		debug_log(pamh, &s->opts,
 			  "No daemon runs at the end of the authentication: "
@@ -3180,13 +2911,13 @@ static enum oo7_result kept_send(pam_handle_t *pamh, const struct oo7_opts *o,
 	struct oo7_request unlock = *req;
 	enum oo7_result r;
 
-	r = st ? send_when_up(pamh, o, req, st, deadline)
-	       : send_request(pamh, o, req, deadline);
+	r = send_request(pamh, o, req, st, deadline);
 	if (r != OO7_SENT || req->op == OO7_OP_UNLOCK)
 		return r;
 	unlock.op = OO7_OP_UNLOCK;
 	unlock.old = "";
-	send_request(pamh, o, &unlock, deadline); /* its failures are logged */
+	/* its failures are logged */
+	send_request(pamh, o, &unlock, NULL, deadline);
 	return r;
 }
 
@@ -3284,49 +3015,40 @@ static void refresh_keyring(pam_handle_t *pamh, const struct oo7_opts *o,
 }
 
 /*
- * No daemon took the change: have one started for it whatever auto_start
- * says, as re-keying with the password is what cannot wait, deliver the
- * change, and stop the daemon again if it was forked for this call (one
- * that the service manager started is the manager's).
- */
-static enum oo7_result rekey_through_a_start(pam_handle_t *pamh,
-					     const struct oo7_opts *o,
-					     const struct oo7_request *req,
-					     uint64_t deadline)
-{
-	struct oo7_start st = {
-	    .pw = req->pw,
-	    .lifetime =
-		o->auto_start ? OO7_DAEMON_STAYS : OO7_DAEMON_FOR_THIS_CALL,
-	    .child = {.pidfd = -1},
-	};
-	enum oo7_result r;
-
-	if (bring_up(pamh, o, &st, OO7_ASK_START, deadline) == OO7_UP_NONE)
-		return OO7_NO_DAEMON;
-	r = send_when_up(pamh, o, req, &st, deadline);
-	stop_started(pamh, o, &st, deadline);
-	return r;
-}
-
-/*
- * The password change; then the new password is the one kept for a
- * session on this handle, with the change itself when no daemon took it
- * (before pam_systemd has made the session bus, oo7-daemon cannot start):
- * the session delivers it first.
+ * The password change. When no daemon takes it, one is started for it
+ * whatever auto_start says, as re-keying with the password is what cannot
+ * wait; one forked for this call is stopped again once it has done its
+ * work (SIGTERM, SIGKILL at the deadline, reaped: the host keeps no child;
+ * one that the service manager started is the manager's). Then the new
+ * password is the one kept for a session on this handle, with the change
+ * itself when no daemon took it (before pam_systemd has made the session
+ * bus, oo7-daemon cannot start): the session delivers it first.
  */
 static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 		  const char *new)
 {
 	struct oo7_request req = {.op = OO7_OP_CHANGE, .old = old, .new = new};
+	struct oo7_start st = {
+	    .lifetime =
+		o->auto_start ? OO7_DAEMON_STAYS : OO7_DAEMON_FOR_THIS_CALL,
+	    .child = {.pidfd = -1},
+	};
 	uint64_t deadline = deadline_of(o);
 	enum oo7_result r;
 
 	if (get_user(pamh, &req.user, &req.pw) < 0)
 		return;
-	r = send_request(pamh, o, &req, deadline);
-	if (r == OO7_NO_DAEMON)
-		r = rekey_through_a_start(pamh, o, &req, deadline);
+	st.pw = req.pw;
+	r = send_request(pamh, o, &req, NULL, deadline);
+	if (r == OO7_NO_DAEMON &&
+	    bring_up(pamh, o, &st, OO7_ASK_START, deadline) != OO7_UP_NONE)
+		r = send_request(pamh, o, &req, &st, deadline);
+	if (st.child.pid > 0 && end_child(&st.child, SIGTERM, deadline))
+		debug_log(pamh, o, "Stopped the daemon started for the change");
+	else if (st.child.pid > 0)
+		oo7_log(pamh, LOG_NOTICE,
+			"The daemon started for the change did not stop "
+			"before the timeout: killed");
 	if (r == OO7_SENT)
 		req.op = OO7_OP_UNLOCK;
 	else

@@ -521,7 +521,7 @@ static uint8_t *no_owner_error(size_t *n)
 		       n);
 }
 
-/* The body's one string (s, o or g), as bus_ask_string reads it. */
+/* The body's one string (s, o or g), as bus_rpc reads it. */
 static void assert_body_string(const struct oo7_bus_msg *m, char type,
 			       const char *want)
 {
@@ -563,7 +563,7 @@ static void reply_and_error_from_libdbus_parse_to_their_fields(void **s)
 	free(b);
 }
 
-/* Properties.Get of ActiveState: a variant, read as bus_ask_state does. */
+/* Properties.Get of ActiveState: a variant, read as bus_rpc does. */
 static void variant_reply_reads_as_its_signature_then_its_string(void **s)
 {
 	DBusMessage *r = driver_reply(driver_call(), NULL, NULL);
@@ -635,7 +635,8 @@ big_endian_reply_and_error_from_gdbus_parse_to_their_fields(void **s)
 	GDBusMessage *r = g_dbus_message_new_method_reply(call);
 	struct oo7_bus_msg m;
 	uint8_t *b;
-	size_t n;
+	size_t n, at;
+	uint32_t u;
 
 	(void)s;
 	g_dbus_message_set_body(r, g_variant_new("(u)", 0x01020304U));
@@ -646,7 +647,9 @@ big_endian_reply_and_error_from_gdbus_parse_to_their_fields(void **s)
 	assert_string_equal(m.signature, "u");
 	assert_true(m.body.big);
 	assert_int_equal(m.body.n, 4);
-	assert_int_equal(bus_u32(&m.body, 0), 0x01020304U);
+	at = 0;
+	assert_true(bus_get_u32(&m.body, &at, &u));
+	assert_int_equal(u, 0x01020304U);
 	free(b);
 
 	r = g_dbus_message_new_method_error_literal(
