@@ -94,11 +94,12 @@ why_not() {
 	esac
 }
 
-# Counts from a cmocka run's summary in log $1: "passed failed skipped".
+# Counts from a cmocka run's summaries in log $1, one per group, summed:
+# "passed failed skipped".
 cmocka_counts() {
-	awk '/^\[  PASSED  \] [0-9]+ test/ { p = $4 }
-	     /^\[  FAILED  \] [0-9]+ test/ { f = $4 }
-	     /^\[  SKIPPED \] [0-9]+ test/ { s = $4 }
+	awk '/^\[  PASSED  \] [0-9]+ test/ { p += $4 }
+	     /^\[  FAILED  \] [0-9]+ test/ { f += $4 }
+	     /^\[  SKIPPED \] [0-9]+ test/ { s += $4 }
 	     END { print p + 0, f + 0, s + 0 }' "$1"
 }
 
