@@ -65,12 +65,11 @@ int suite_setup(void **state)
 	return t_case_setup(state);
 }
 
-int daemons_teardown(void **state)
+void daemons_stop(void)
 {
 	fake_daemon_kill(&t_alice);
 	fake_daemon_kill(&t_bob);
 	fake_daemons_stop();
-	return t_case_teardown(state);
 }
 
 const char *textf(const char *fmt, ...)

@@ -2,7 +2,7 @@
 /*
  * What the test files share: the PAM stack of the service "login", the
  * assertions on frames, logs and time, the real clients they run, and the
- * list of cases each file exports. main.c runs all of them as one group.
+ * group of cases that each file runs. main.c runs the groups in turn.
  */
 #ifndef OO7_TEST_SUITE_H
 #define OO7_TEST_SUITE_H
@@ -19,44 +19,23 @@
 
 #include "harness.h"
 
-/* Each file's cases, in the order main.c runs them. */
-extern const struct CMUnitTest wire_tests[];
-extern const size_t wire_tests_count;
-extern const struct CMUnitTest delivery_tests[];
-extern const size_t delivery_tests_count;
-extern const struct CMUnitTest host_tests[];
-extern const size_t host_tests_count;
-extern const struct CMUnitTest daemon_start_tests[];
-extern const size_t daemon_start_tests_count;
-extern const struct CMUnitTest trust_tests[];
-extern const size_t trust_tests_count;
-extern const struct CMUnitTest sudo_tests[];
-extern const size_t sudo_tests_count;
-extern const struct CMUnitTest keyring_tests[];
-extern const size_t keyring_tests_count;
-extern const struct CMUnitTest real_login_tests[];
-extern const size_t real_login_tests_count;
-extern const struct CMUnitTest greeters_tests[];
-extern const size_t greeters_tests_count;
-extern const struct CMUnitTest ssh_tests[];
-extern const size_t ssh_tests_count;
-extern const struct CMUnitTest releases_tests[];
-extern const size_t releases_tests_count;
-extern const struct CMUnitTest bus_tests[];
-extern const size_t bus_tests_count;
-extern const struct CMUnitTest clients_tests[];
-extern const size_t clients_tests_count;
-extern const struct CMUnitTest manager_tests[];
-extern const size_t manager_tests_count;
+/* Each file's cases as a cmocka group: the number of those that failed. */
+int wire_group(void);
+int delivery_group(void);
+int host_group(void);
+int daemon_start_group(void);
+int trust_group(void);
+int sudo_group(void);
+int keyring_group(void);
+int real_login_group(void);
+int greeters_group(void);
+int ssh_group(void);
+int releases_group(void);
+int bus_group(void);
+int clients_group(void);
+int manager_group(void);
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* A case with the suite's setup and the harness's teardown. */
-#define T(name)                                                                \
-	cmocka_unit_test_setup_teardown(name, suite_setup, t_case_teardown)
-/* A case that may start daemons, which daemons_teardown() stops. */
-#define TD(name)                                                               \
-	cmocka_unit_test_setup_teardown(name, suite_setup, daemons_teardown)
 
 /*
  * The fake daemon, as the tests name it to the module: a copy made at
@@ -94,8 +73,11 @@ void suite_enter(void);
  * SIGCHLD at its default even if a case that changed it failed.
  */
 int suite_setup(void **state);
-/* The daemons of alice and bob (their pid files), then the case's own. */
-int daemons_teardown(void **state);
+/*
+ * For a teardown: the daemons of alice and bob (by their pid files), and
+ * those that the case started itself (fake_daemon_start).
+ */
+void daemons_stop(void);
 
 /*
  * Formatted text in one of eight rotating buffers: valid until eight more

@@ -81,8 +81,6 @@ static int teardown(void **state)
 	return t_case_teardown(state);
 }
 
-#define TB(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
 /* The case's dbus-daemon (see t_bus_up), kept to be stopped by pid. */
 static void bus_start(const char *service)
 {
@@ -1151,25 +1149,60 @@ module_asks_the_owner_then_start_unit_as_libdbus_reads_them(void **state)
 	g_byte_array_unref(heard);
 }
 
-const struct CMUnitTest bus_tests[] = {
-    TB(manager_starts_the_unit_and_the_unlock_arrives),
-    TB(without_a_manager_the_fork_start_unlocks),
-    TB(plain_session_line_waits_for_a_unit_being_started),
-    TB(auto_start_joins_a_unit_being_started),
-    TB(running_0_6_without_its_socket_costs_a_login_no_wait),
-    TB(manager_not_on_the_bus_yet_gets_no_second_daemon),
-    TB(bus_that_stops_its_caller_with_sigchld_default),
-    TB(bus_that_stops_its_caller_with_sigchld_ignored),
-    TB(bus_that_stops_its_caller_with_sigchld_handled),
-    TB(bus_service_like_oo7s_without_systemd_falls_back_to_the_fork_start),
-    TB(name_owned_by_gnome_keyring_is_logged_and_costs_a_few_ms),
-    TB(no_bus_falls_back_to_the_fork_start),
-    TB(auto_start_fork_never_asks_the_bus),
-    TB(bus_that_answers_garbage_to_auth_changes_nothing),
-    TB(bus_that_answers_garbage_to_the_calls_changes_nothing),
-    TB(bus_that_never_answers_changes_nothing),
-    TB(bus_that_closes_mid_reply_changes_nothing),
-    TB(bus_of_a_big_endian_host_is_understood),
-    TB(module_asks_the_owner_then_start_unit_as_libdbus_reads_them),
-};
-const size_t bus_tests_count = N_ELEMS(bus_tests);
+int bus_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		manager_starts_the_unit_and_the_unlock_arrives, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		without_a_manager_the_fork_start_unlocks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		plain_session_line_waits_for_a_unit_being_started, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		auto_start_joins_a_unit_being_started, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		running_0_6_without_its_socket_costs_a_login_no_wait, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_not_on_the_bus_yet_gets_no_second_daemon, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_stops_its_caller_with_sigchld_default, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_stops_its_caller_with_sigchld_ignored, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_stops_its_caller_with_sigchld_handled, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_service_like_oo7s_without_systemd_falls_back_to_the_fork_start,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		name_owned_by_gnome_keyring_is_logged_and_costs_a_few_ms, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(no_bus_falls_back_to_the_fork_start,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(auto_start_fork_never_asks_the_bus,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_answers_garbage_to_auth_changes_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_answers_garbage_to_the_calls_changes_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_never_answers_changes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_that_closes_mid_reply_changes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		bus_of_a_big_endian_host_is_understood, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		module_asks_the_owner_then_start_unit_as_libdbus_reads_them,
+		setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("bus", tests, NULL, NULL);
+}

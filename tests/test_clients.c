@@ -14,6 +14,18 @@
 
 #include "suite.h"
 
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* The private copies that some cases mount, then the harness's teardown. */
+static int teardown(void **state)
+{
+	unmount_private();
+	return t_case_teardown(state);
+}
+
 /* ---- installing ---- */
 
 static void
@@ -239,13 +251,6 @@ static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 	records_free(all, n);
 }
 
-/* The private copies of a case, then the harness's teardown. */
-static int private_mounts_teardown(void **state)
-{
-	unmount_private();
-	return t_case_teardown(state);
-}
-
 /* The real pam-auth-update, on private copies of everything it writes. */
 static void pam_auth_update_profile_places_the_module_and_logs_in(void **state)
 {
@@ -376,20 +381,40 @@ static void session_line_follows_mkhomedir_and_systemd(void **state)
 	g_free(session);
 }
 
-const struct CMUnitTest clients_tests[] = {
-    T(make_install_puts_exactly_the_module_man_page_and_profile),
-    T(make_install_refuses_a_pam_oo7_so_that_is_not_this_module),
-    T(make_install_replaces_an_older_build_of_this_module),
-    T(make_install_replaces_any_pam_oo7_so_with_replace_module_1),
-    T(make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module),
-    T(make_install_refuses_a_module_that_a_package_owns),
-    T(pamtester_through_pam_wrapper_delivers_both_frames),
-    T(setuid_host_ignores_oo7_pam_socket_of_its_caller),
-    /* Last: it bind-mounts over the namespace's /etc/pam.d and more. */
-    cmocka_unit_test_setup_teardown(
-	pam_auth_update_profile_places_the_module_and_logs_in, suite_setup,
-	private_mounts_teardown),
-    cmocka_unit_test_setup_teardown(session_line_follows_mkhomedir_and_systemd,
-				    suite_setup, private_mounts_teardown),
-};
-const size_t clients_tests_count = N_ELEMS(clients_tests);
+int clients_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		make_install_puts_exactly_the_module_man_page_and_profile,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		make_install_refuses_a_pam_oo7_so_that_is_not_this_module,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		make_install_replaces_an_older_build_of_this_module, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		make_install_replaces_any_pam_oo7_so_with_replace_module_1,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		make_uninstall_keeps_a_pam_oo7_so_that_is_not_this_module,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		make_install_refuses_a_module_that_a_package_owns, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		pamtester_through_pam_wrapper_delivers_both_frames, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		setuid_host_ignores_oo7_pam_socket_of_its_caller, setup,
+		teardown),
+	    /* Last: it bind-mounts over the namespace's /etc/pam.d and more. */
+	    cmocka_unit_test_setup_teardown(
+		pam_auth_update_profile_places_the_module_and_logs_in, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		session_line_follows_mkhomedir_and_systemd, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("clients", tests, NULL, NULL);
+}

@@ -25,6 +25,22 @@
 
 #include "suite.h"
 
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* Its daemon stopped, then the overlay on /usr that some cases make. */
+static int teardown(void **state)
+{
+	int r;
+
+	daemons_stop();
+	r = t_case_teardown(state);
+	unmount_private();
+	return r;
+}
+
 /*
  * A copy of the fake daemon with a name that sets its behaviour, in this
  * case's folder (0755 folders up from a 0755 tmpfs in /tmp: alice's to run).
@@ -251,17 +267,6 @@ static void daemon_is_found_before_later_paths(size_t first)
 	g_free(rec);
 }
 
-static int usr_overlay_teardown(void **state)
-{
-	int r = daemons_teardown(state);
-
-	unmount_private();
-	return r;
-}
-
-#define TU(name)                                                               \
-	cmocka_unit_test_setup_teardown(name, suite_setup, usr_overlay_teardown)
-
 static void daemon_in_usr_bin_is_found(void **state)
 {
 	(void)state;
@@ -474,26 +479,64 @@ static void failed_exec_leaves_no_zombie_to_a_subreaper_host(void **state)
 	unlink(DAEMON_WITHOUT_INTERPRETER);
 }
 
-const struct CMUnitTest daemon_start_tests[] = {
-    TD(failed_start_for_a_change_leaves_no_child_nor_fd),
-    TD(daemon_for_a_change_that_exits_leaves_no_child_nor_fd),
-    TD(login_whose_daemon_is_killed_before_exec_did_not_start),
-    TD(change_whose_daemon_is_killed_before_exec_did_not_start),
-    TD(failed_exec_leaves_no_zombie_to_a_subreaper_host),
-    TD(auto_start_runs_the_daemon_as_the_user_with_the_password),
-    TD(host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start),
-    TD(host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start),
-    TD(host_with_sigchld_handled_is_left_as_it_was_after_a_daemon_start),
-    TD(auto_start_without_password_starts_without_login),
-    TD(auto_start_leaves_a_running_daemon_alone),
-    TD(missing_daemon_costs_at_most_the_timeout),
-    TD(daemon_that_never_reads_the_password_costs_at_most_the_timeout),
-    TD(daemon_that_exits_at_once_costs_at_most_the_timeout),
-    TU(daemon_in_usr_bin_is_found),
-    TU(daemon_in_usr_lib_oo7_comes_before_usr_bin),
-    TU(daemon_in_usr_lib_comes_before_usr_lib_oo7),
-    TU(daemon_in_usr_libexec_comes_first),
-    TD(chauthtok_with_auto_start_rekeys_through_a_started_daemon),
-    TD(chauthtok_without_daemon_says_it_did_not_rekey),
-};
-const size_t daemon_start_tests_count = N_ELEMS(daemon_start_tests);
+int daemon_start_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		failed_start_for_a_change_leaves_no_child_nor_fd, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_for_a_change_that_exits_leaves_no_child_nor_fd, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		login_whose_daemon_is_killed_before_exec_did_not_start, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		change_whose_daemon_is_killed_before_exec_did_not_start, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		failed_exec_leaves_no_zombie_to_a_subreaper_host, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		auto_start_runs_the_daemon_as_the_user_with_the_password, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_default_is_left_as_it_was_after_a_daemon_start,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_ignored_is_left_as_it_was_after_a_daemon_start,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_handled_is_left_as_it_was_after_a_daemon_start,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auto_start_without_password_starts_without_login, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		auto_start_leaves_a_running_daemon_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		missing_daemon_costs_at_most_the_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_that_never_reads_the_password_costs_at_most_the_timeout,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_that_exits_at_once_costs_at_most_the_timeout, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(daemon_in_usr_bin_is_found, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_in_usr_lib_oo7_comes_before_usr_bin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_in_usr_lib_comes_before_usr_lib_oo7, setup, teardown),
+	    cmocka_unit_test_setup_teardown(daemon_in_usr_libexec_comes_first,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		chauthtok_with_auto_start_rekeys_through_a_started_daemon,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		chauthtok_without_daemon_says_it_did_not_rekey, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests_name("daemon_start", tests, NULL, NULL);
+}

@@ -15,6 +15,17 @@
 
 #include "suite.h"
 
+/* The suite's setup; the harness's teardown. */
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+static int teardown(void **state)
+{
+	return t_case_teardown(state);
+}
+
 /* ---- where the socket is ---- */
 
 static void xdg_runtime_dir_from_pam_env_comes_first(void **state)
@@ -566,40 +577,86 @@ static void auto_against_a_daemon_that_never_replies_warns_nothing(void **state)
 	assert_not_logged("<84>");
 }
 
-const struct CMUnitTest delivery_tests[] = {
-    T(xdg_runtime_dir_from_pam_env_comes_first),
-    T(xdg_runtime_dir_of_the_process_is_not_used),
-    T(run_user_oo7_folder_comes_before_legacy_socket),
-    T(legacy_socket_of_released_daemon_is_used),
-    T(socket_option_is_used_alone),
-    T(socket_option_wins_over_environment),
-    T(oo7_pam_socket_from_pam_env_is_used),
-    T(oo7_pam_socket_from_process_env_is_used),
-    T(socket_path_longer_than_sun_path_is_refused),
-    T(socket_owned_by_another_uid_gets_nothing),
-    T(listener_running_as_another_uid_gets_nothing),
-    T(listener_running_as_root_gets_nothing),
-    T(symlink_to_another_users_socket_gets_nothing),
-    T(socket_in_root_only_folder_is_not_reached),
-    T(regular_file_at_the_socket_path_gets_nothing),
-    T(fifo_at_the_socket_path_gets_nothing),
-    T(folder_at_the_socket_path_gets_nothing),
-    T(absent_daemon_is_not_an_error),
-    T(stale_socket_without_listener_is_not_an_error),
-    T(daemon_with_full_backlog_costs_at_most_the_timeout),
-    T(daemon_that_never_answers_costs_at_most_the_timeout),
-    T(listener_that_closes_at_once_does_not_kill_the_host),
-    T(listener_that_never_reads_a_1mib_password_costs_the_timeout),
-    T(daemon_refusal_in_dbus_is_logged_and_changes_nothing),
-    T(daemon_refusal_in_gvariant_is_logged_and_changes_nothing),
-    T(daemon_confirmation_in_dbus_is_quiet),
-    T(daemon_confirmation_in_gvariant_is_quiet),
-    T(malformed_reply_is_logged),
-    T(gvariant_pinned_against_oo7_0_6_says_set_auto),
-    T(dbus_pinned_against_oo7_main_says_set_auto),
-    T(gvariant_against_a_dbus_reply_says_set_dbus),
-    T(auto_against_a_daemon_that_never_replies_warns_nothing),
-    T(oversized_reply_is_refused),
-    T(truncated_reply_is_refused),
-};
-const size_t delivery_tests_count = N_ELEMS(delivery_tests);
+int delivery_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		xdg_runtime_dir_from_pam_env_comes_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		xdg_runtime_dir_of_the_process_is_not_used, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		run_user_oo7_folder_comes_before_legacy_socket, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		legacy_socket_of_released_daemon_is_used, setup, teardown),
+	    cmocka_unit_test_setup_teardown(socket_option_is_used_alone, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(socket_option_wins_over_environment,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(oo7_pam_socket_from_pam_env_is_used,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_pam_socket_from_process_env_is_used, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		socket_path_longer_than_sun_path_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		socket_owned_by_another_uid_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		listener_running_as_another_uid_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		listener_running_as_root_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		symlink_to_another_users_socket_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		socket_in_root_only_folder_is_not_reached, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		regular_file_at_the_socket_path_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		fifo_at_the_socket_path_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		folder_at_the_socket_path_gets_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(absent_daemon_is_not_an_error,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		stale_socket_without_listener_is_not_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_with_full_backlog_costs_at_most_the_timeout, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_that_never_answers_costs_at_most_the_timeout, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		listener_that_closes_at_once_does_not_kill_the_host, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		listener_that_never_reads_a_1mib_password_costs_the_timeout,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_refusal_in_dbus_is_logged_and_changes_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_refusal_in_gvariant_is_logged_and_changes_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_confirmation_in_dbus_is_quiet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_confirmation_in_gvariant_is_quiet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(malformed_reply_is_logged, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_pinned_against_oo7_0_6_says_set_auto, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		dbus_pinned_against_oo7_main_says_set_auto, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_against_a_dbus_reply_says_set_dbus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auto_against_a_daemon_that_never_replies_warns_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(oversized_reply_is_refused, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(truncated_reply_is_refused, setup,
+					    teardown),
+	};
+
+	return cmocka_run_group_tests_name("delivery", tests, NULL, NULL);
+}

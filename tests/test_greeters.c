@@ -45,6 +45,23 @@
 	"/var/cache/debconf /var/log/wtmp /var/log/btmp "                      \
 	"/var/log/lastlog " SECUREDIR
 
+/* The host's files noted, to be compared with them at the end. */
+static int setup(void **state)
+{
+	return real_programs_setup(state, HOST_FILES, NULL);
+}
+
+/* No process of alice left here, the mounts undone, the host as it was. */
+static int teardown(void **state)
+{
+	int r;
+
+	kill_processes_of(&t_alice, -1);
+	r = t_case_teardown(state);
+	unmount_private();
+	return real_programs_teardown(r);
+}
+
 /* ---- the machine, privately ---- */
 
 /* The greeter's file from its package, in the private /etc/pam.d. */
@@ -280,37 +297,31 @@ static void su_to_a_system_user_starts_nothing(void **state)
 	session_starts_nothing("su", &postgres_user, "user");
 }
 
-/* ---- setup and teardown ---- */
-
-static int setup(void **state)
+int greeters_group(void)
 {
-	return real_programs_setup(state, HOST_FILES, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		gdm_password_login_delivers_exactly_one_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		lightdm_login_delivers_exactly_one_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		sddm_login_delivers_exactly_one_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		greetd_login_delivers_exactly_one_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(gdm_greeter_session_starts_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		lightdm_greeter_session_starts_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sddm_greeter_session_starts_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		greetd_greeter_session_starts_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		greeter_class_starts_nothing_for_a_regular_uid, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(su_to_a_system_user_starts_nothing,
+					    setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("greeters", tests, NULL, NULL);
 }
-
-/* No process of alice left here, the mounts undone, the host as it was. */
-static int teardown(void **state)
-{
-	int r;
-
-	kill_processes_of(&t_alice, -1);
-	r = t_case_teardown(state);
-	unmount_private();
-	return real_programs_teardown(r);
-}
-
-#define GREETER_CASE(name)                                                     \
-	cmocka_unit_test_setup_teardown(name, setup, teardown)
-
-const struct CMUnitTest greeters_tests[] = {
-    GREETER_CASE(gdm_password_login_delivers_exactly_one_frame),
-    GREETER_CASE(lightdm_login_delivers_exactly_one_frame),
-    GREETER_CASE(sddm_login_delivers_exactly_one_frame),
-    GREETER_CASE(greetd_login_delivers_exactly_one_frame),
-    GREETER_CASE(gdm_greeter_session_starts_nothing),
-    GREETER_CASE(lightdm_greeter_session_starts_nothing),
-    GREETER_CASE(sddm_greeter_session_starts_nothing),
-    GREETER_CASE(greetd_greeter_session_starts_nothing),
-    GREETER_CASE(greeter_class_starts_nothing_for_a_regular_uid),
-    GREETER_CASE(su_to_a_system_user_starts_nothing),
-};
-const size_t greeters_tests_count = N_ELEMS(greeters_tests);

@@ -16,6 +16,17 @@
 
 #include "suite.h"
 
+/* The suite's setup; the harness's teardown. */
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+static int teardown(void **state)
+{
+	return t_case_teardown(state);
+}
+
 /* ---- the host process is left as it was ---- */
 
 static void host_identity_is_restored_after_delivery(void **state)
@@ -490,32 +501,70 @@ static void empty_only_if_is_logged_and_ignored(void **state)
 	invalid_option_is_logged_and_ignored("only_if=");
 }
 
-const struct CMUnitTest host_tests[] = {
-    T(host_identity_is_restored_after_delivery),
-    T(host_with_sigchld_default_is_left_as_it_was_after_1000_logins),
-    T(host_with_sigchld_ignored_is_left_as_it_was_after_1000_logins),
-    T(host_with_sigchld_handled_is_left_as_it_was_after_1000_logins),
-    T(session_without_auth_sends_nothing),
-    T(second_auth_replaces_the_kept_password),
-    T(auth_without_password_drops_the_earlier_one),
-    T(session_uses_the_kept_password_once),
-    T(chauthtok_without_old_password_sends_nothing),
-    T(password_does_not_linger_after_pam_end),
-    T(copy_kept_for_another_user_is_wiped_at_setcred),
-    T(auth_and_setcred_return_ignore),
-    T(session_and_password_return_success_with_no_daemon),
-    T(session_and_password_return_success_when_the_daemon_refuses),
-    T(session_and_password_return_success_when_the_daemon_confirms),
-    T(only_if_skips_other_services),
-    T(only_if_acts_for_listed_services),
-    T(unknown_option_is_logged_and_ignored),
-    T(timeout_not_a_number_is_logged_and_ignored),
-    T(negative_timeout_is_logged_and_ignored),
-    T(timeout_beyond_its_range_is_logged_and_ignored),
-    T(zero_timeout_is_logged_and_ignored),
-    T(empty_socket_option_is_logged_and_ignored),
-    T(relative_socket_path_is_logged_and_ignored),
-    T(unknown_encoding_is_logged_and_ignored),
-    T(empty_only_if_is_logged_and_ignored),
-};
-const size_t host_tests_count = N_ELEMS(host_tests);
+int host_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		host_identity_is_restored_after_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_default_is_left_as_it_was_after_1000_logins,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_ignored_is_left_as_it_was_after_1000_logins,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_with_sigchld_handled_is_left_as_it_was_after_1000_logins,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(session_without_auth_sends_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		second_auth_replaces_the_kept_password, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_without_password_drops_the_earlier_one, setup, teardown),
+	    cmocka_unit_test_setup_teardown(session_uses_the_kept_password_once,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		chauthtok_without_old_password_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_does_not_linger_after_pam_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		copy_kept_for_another_user_is_wiped_at_setcred, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(auth_and_setcred_return_ignore,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		session_and_password_return_success_with_no_daemon, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		session_and_password_return_success_when_the_daemon_refuses,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		session_and_password_return_success_when_the_daemon_confirms,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(only_if_skips_other_services, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(only_if_acts_for_listed_services,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		unknown_option_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		timeout_not_a_number_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		negative_timeout_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		timeout_beyond_its_range_is_logged_and_ignored, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(zero_timeout_is_logged_and_ignored,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		empty_socket_option_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		relative_socket_path_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		unknown_encoding_is_logged_and_ignored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(empty_only_if_is_logged_and_ignored,
+					    setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("host", tests, NULL, NULL);
+}

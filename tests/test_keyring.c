@@ -19,6 +19,18 @@
 
 #include "suite.h"
 
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* A case may start the fake daemon: none is left running. */
+static int teardown(void **state)
+{
+	daemons_stop();
+	return t_case_teardown(state);
+}
+
 #define OLD_PW "hunter2"
 #define NEW_PW "correct horse"
 
@@ -616,25 +628,56 @@ static void pending_change_is_not_used_for_another_user(void **state)
 	assert_daemon_got(&t_alice, 0, NULL);
 }
 
-const struct CMUnitTest keyring_tests[] = {
-    TD(auth_then_refresh_cred_unlocks_a_running_daemons_keyring),
-    TD(auth_then_reinitialize_cred_unlocks_it),
-    TD(failed_auth_sends_nothing),
-    TD(setcred_refresh_starts_no_daemon),
-    TD(full_login_delivers_exactly_one_frame),
-    TD(delete_cred_wipes_the_kept_password),
-    TD(refresh_cred_for_another_user_sends_nothing),
-    TD(auth_alone_unlocks_a_running_daemons_keyring),
-    TD(auth_alone_in_a_host_of_another_uid_sends_nothing),
-    TD(refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon),
-    TD(auth_alone_starts_no_daemon),
-    TD(auth_alone_for_another_user_sends_nothing),
-    TD(pam_end_with_data_silent_sends_nothing),
-    TD(change_with_no_daemon_starts_one_rekeys_and_stops_it),
-    TD(change_with_auto_start_leaves_the_started_daemon_running),
-    TD(change_then_session_on_one_handle_unlocks_with_the_new_password),
-    TD(change_without_a_bus_is_pending_and_the_session_delivers_it),
-    TD(root_sets_password_new_one_is_kept_for_the_session),
-    TD(pending_change_is_not_used_for_another_user),
-};
-const size_t keyring_tests_count = N_ELEMS(keyring_tests);
+int keyring_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		auth_then_refresh_cred_unlocks_a_running_daemons_keyring, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_then_reinitialize_cred_unlocks_it, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_auth_sends_nothing, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(setcred_refresh_starts_no_daemon,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		full_login_delivers_exactly_one_frame, setup, teardown),
+	    cmocka_unit_test_setup_teardown(delete_cred_wipes_the_kept_password,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		refresh_cred_for_another_user_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_alone_unlocks_a_running_daemons_keyring, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_alone_in_a_host_of_another_uid_sends_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(auth_alone_starts_no_daemon, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_alone_for_another_user_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		pam_end_with_data_silent_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		change_with_no_daemon_starts_one_rekeys_and_stops_it, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		change_with_auto_start_leaves_the_started_daemon_running, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		change_then_session_on_one_handle_unlocks_with_the_new_password,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		change_without_a_bus_is_pending_and_the_session_delivers_it,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		root_sets_password_new_one_is_kept_for_the_session, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		pending_change_is_not_used_for_another_user, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("keyring", tests, NULL, NULL);
+}

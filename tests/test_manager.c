@@ -55,8 +55,6 @@ static int teardown(void **state)
 	return t_case_teardown(state);
 }
 
-#define TM(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
 static const char *record_path(void)
 {
 	return runtime_path(&t_alice, "manager.record");
@@ -285,14 +283,31 @@ static void manager_fails_the_job_of_a_daemon_that_exits(void **state)
 	client_free(&c);
 }
 
-const struct CMUnitTest manager_tests[] = {
-    TM(systemctl_start_runs_the_daemon_as_the_managers_child),
-    TM(manager_is_active_for_systemctl_show_once_started),
-    TM(manager_agrees_with_systemctl_is_active),
-    TM(manager_says_not_found_to_systemctl_start_of_nosuch),
-    TM(manager_gives_busctl_get_unit_the_units_path),
-    TM(manager_started_at_launch_shows_activating_then_active),
-    TM(manager_ends_a_start_of_an_active_unit_at_once),
-    TM(manager_fails_the_job_of_a_daemon_that_exits),
-};
-const size_t manager_tests_count = N_ELEMS(manager_tests);
+int manager_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		systemctl_start_runs_the_daemon_as_the_managers_child, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_is_active_for_systemctl_show_once_started, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_agrees_with_systemctl_is_active, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_says_not_found_to_systemctl_start_of_nosuch, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_gives_busctl_get_unit_the_units_path, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_started_at_launch_shows_activating_then_active, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_ends_a_start_of_an_active_unit_at_once, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		manager_fails_the_job_of_a_daemon_that_exits, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("manager", tests, NULL, NULL);
+}

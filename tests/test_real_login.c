@@ -49,6 +49,30 @@
 /* Where a program could write beside its private copy: their names. */
 #define HOST_FOLDERS "/etc /usr/libexec"
 
+/*
+ * A daemon that the module starts to stay is orphaned at once (a double
+ * fork), and one that it starts for a change alone is its host's child
+ * until the host exits: this process adopts either, so that a case can see
+ * it exit and the teardown can reap it (pid 1 may not).
+ */
+static int setup(void **state)
+{
+	return real_programs_setup(state, HOST_FILES, HOST_FOLDERS);
+}
+
+/* Every process of alice here killed and reaped, the host as it was. */
+static int teardown(void **state)
+{
+	int r;
+
+	fake_daemon_kill(&t_alice);
+	fake_daemons_stop();
+	kill_processes_of(&t_alice, -1);
+	r = t_case_teardown(state);
+	unmount_private();
+	return real_programs_teardown(r);
+}
+
 /* ---- the machine, privately ---- */
 
 /*
@@ -737,45 +761,42 @@ static void opensuse_shape_sends_only_an_accepted_password(void **state)
 
 /* ---- setup and teardown ---- */
 
-/*
- * A daemon that the module starts to stay is orphaned at once (a double
- * fork), and one that it starts for a change alone is its host's child
- * until the host exits: this process adopts either, so that a case can see
- * it exit and the teardown can reap it (pid 1 may not).
- */
-static int setup(void **state)
+int real_login_group(void)
 {
-	return real_programs_setup(state, HOST_FILES, HOST_FOLDERS);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		expired_password_at_console_login_with_the_daemon_up, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		expired_password_at_console_login_with_no_daemon_running, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		expired_password_at_console_login_before_the_session_bus_exists,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		xsecurelock_unlocks_the_keyring_of_a_running_daemon, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		xsecurelock_with_a_wrong_password_sends_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		xsecurelock_with_no_daemon_starts_none, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		vlock_unlocks_the_keyring_of_a_running_daemon, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		vlock_sends_only_the_password_that_unlocked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		fedora_shape_sends_only_an_accepted_password, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		opensuse_shape_sends_only_an_accepted_password, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests_name("real_login", tests, NULL, NULL);
 }
-
-/* Every process of alice here killed and reaped, the host as it was. */
-static int teardown(void **state)
-{
-	int r;
-
-	fake_daemon_kill(&t_alice);
-	fake_daemons_stop();
-	kill_processes_of(&t_alice, -1);
-	r = t_case_teardown(state);
-	unmount_private();
-	return real_programs_teardown(r);
-}
-
-#define REAL_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
-const struct CMUnitTest real_login_tests[] = {
-    REAL_CASE(expired_password_at_console_login_with_the_daemon_up),
-    REAL_CASE(expired_password_at_console_login_with_no_daemon_running),
-    REAL_CASE(expired_password_at_console_login_before_the_session_bus_exists),
-    REAL_CASE(passwd_with_no_daemon_rekeys_and_stops_the_daemon_it_started),
-    REAL_CASE(
-	passwd_with_auto_start_on_the_password_line_leaves_the_daemon_running),
-    REAL_CASE(xsecurelock_unlocks_the_keyring_of_a_running_daemon),
-    REAL_CASE(xsecurelock_with_a_wrong_password_sends_nothing),
-    REAL_CASE(xsecurelock_with_no_daemon_starts_none),
-    REAL_CASE(vlock_unlocks_the_keyring_of_a_running_daemon),
-    REAL_CASE(vlock_sends_only_the_password_that_unlocked),
-    REAL_CASE(fedora_shape_sends_only_an_accepted_password),
-    REAL_CASE(opensuse_shape_sends_only_an_accepted_password),
-};
-const size_t real_login_tests_count = N_ELEMS(real_login_tests);

@@ -15,6 +15,25 @@
 
 #include "suite.h"
 
+/* The manager and alice's bus of a case: stopped by pid in its teardown. */
+static pid_t kids[2];
+static int n_kids;
+
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* Some cases run a manager and alice's bus: those stopped too, by pid. */
+static int teardown(void **state)
+{
+	fake_daemon_kill(&t_alice);
+	while (n_kids)
+		t_stop_child(kids[--n_kids]);
+	daemons_stop();
+	return t_case_teardown(state);
+}
+
 /* alice's keyring, locked with hunter2, and a daemon of release g. */
 static void locked_keyring_with_a_daemon_of(enum generation g)
 {
@@ -68,18 +87,6 @@ static void oo7_main_takes_an_unlock_then_a_change(void **state)
 {
 	(void)state;
 	release_takes_an_unlock_then_a_change(OO7_MAIN);
-}
-
-/* The manager and alice's bus of a case: stopped by pid in its teardown. */
-static pid_t kids[2];
-static int n_kids;
-
-static int teardown(void **state)
-{
-	fake_daemon_kill(&t_alice);
-	while (n_kids)
-		t_stop_child(kids[--n_kids]);
-	return daemons_teardown(state);
 }
 
 /*
@@ -153,15 +160,25 @@ static void passwordless_login_opens_no_connection(void **state)
 	assert_false(fake_daemon_ran(&t_alice));
 }
 
-#define TR(name) cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
+int releases_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		oo7_0_6_takes_an_unlock_then_a_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_0_7_0_alpha_takes_an_unlock_then_a_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_main_takes_an_unlock_then_a_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_0_6_started_by_the_manager_is_opened, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_0_7_0_alpha_started_by_the_manager_is_opened, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_main_started_by_the_manager_is_opened, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		passwordless_login_opens_no_connection, setup, teardown),
+	};
 
-const struct CMUnitTest releases_tests[] = {
-    TD(oo7_0_6_takes_an_unlock_then_a_change),
-    TD(oo7_0_7_0_alpha_takes_an_unlock_then_a_change),
-    TD(oo7_main_takes_an_unlock_then_a_change),
-    TR(oo7_0_6_started_by_the_manager_is_opened),
-    TR(oo7_0_7_0_alpha_started_by_the_manager_is_opened),
-    TR(oo7_main_started_by_the_manager_is_opened),
-    TD(passwordless_login_opens_no_connection),
-};
-const size_t releases_tests_count = N_ELEMS(releases_tests);
+	return cmocka_run_group_tests_name("releases", tests, NULL, NULL);
+}

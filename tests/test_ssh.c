@@ -89,6 +89,35 @@ struct ssh_login {
 	gchar *log;    /* what sshd logged for it, see sshd_log_since */
 };
 
+static void sshd_stop(void);
+
+/*
+ * A connection of sshd's that outlives it is orphaned: this process adopts
+ * it, so that the teardown can reap it (pid 1 may not).
+ */
+static int setup(void **state)
+{
+	return real_programs_setup(state, HOST_FILES, NULL);
+}
+
+/* sshd and all in its namespace gone, the mounts undone, the host intact. */
+static int teardown(void **state)
+{
+	int r;
+
+	sshd_stop();
+	r = t_case_teardown(state);
+	unmount_private();
+	if (made_dev_ptmx)
+		unlink("/dev/ptmx");
+	if (made_dev_pts)
+		rmdir("/dev/pts");
+	if (made_privsep_dir)
+		rmdir(PRIVSEP_DIR);
+	made_dev_ptmx = made_dev_pts = made_privsep_dir = false;
+	return real_programs_teardown(r);
+}
+
 /* ---- the network ---- */
 
 /* In a child that has just made its network namespace: lo up. */
@@ -767,37 +796,16 @@ static void ssh_keyboard_interactive_sends_nothing_and_says_why(void **state)
 
 /* ---- setup and teardown ---- */
 
-/*
- * A connection of sshd's that outlives it is orphaned: this process adopts
- * it, so that the teardown can reap it (pid 1 may not).
- */
-static int setup(void **state)
+int ssh_group(void)
 {
-	return real_programs_setup(state, HOST_FILES, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		ssh_password_authentication_delivers_exactly_one_frame, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		ssh_keyboard_interactive_sends_nothing_and_says_why, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests_name("ssh", tests, NULL, NULL);
 }
-
-/* sshd and all in its namespace gone, the mounts undone, the host intact. */
-static int teardown(void **state)
-{
-	int r;
-
-	sshd_stop();
-	r = t_case_teardown(state);
-	unmount_private();
-	if (made_dev_ptmx)
-		unlink("/dev/ptmx");
-	if (made_dev_pts)
-		rmdir("/dev/pts");
-	if (made_privsep_dir)
-		rmdir(PRIVSEP_DIR);
-	made_dev_ptmx = made_dev_pts = made_privsep_dir = false;
-	return real_programs_teardown(r);
-}
-
-#define SSH_CASE(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
-const struct CMUnitTest ssh_tests[] = {
-    SSH_CASE(ssh_password_authentication_delivers_exactly_one_frame),
-    SSH_CASE(ssh_keyboard_interactive_sends_nothing_and_says_why),
-};
-const size_t ssh_tests_count = N_ELEMS(ssh_tests);

@@ -40,6 +40,27 @@
 	"Defaults env_reset, !lecture, timestamp_timeout=0\n"                  \
 	"root ALL=(ALL:ALL) ALL\n"                                             \
 	"alice ALL=(ALL:ALL) ALL\n"
+
+/* The suite's: SIGCHLD at its default, a client must be reaped by collect. */
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* Daemons by their pid files, then any process left of alice or bob here. */
+static int teardown(void **state)
+{
+	int r;
+
+	fake_daemon_kill(&t_alice);
+	fake_daemon_kill(&t_bob);
+	r = t_case_teardown(state);
+	kill_processes_of(&t_alice, -1);
+	kill_processes_of(&t_bob, -1);
+	unmount_private();
+	return r;
+}
+
 /* ---- the stacks, the users, the rules ---- */
 
 /* A private /etc/shadow: alice and bob, each with a password. */
@@ -464,35 +485,37 @@ doas_with_the_module_in_its_session_starts_no_daemon_for_bob(void **state)
 	client_free(&c);
 }
 
-/* ---- teardown ---- */
-
-/* Daemons by their pid files, then any process left of alice or bob here. */
-static int teardown(void **state)
+int sudo_group(void)
 {
-	int r;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		sudo_i_to_bob_with_alices_password_gives_bob_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		sudo_u_bob_with_alices_password_gives_bob_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		sudo_with_targetpw_delivers_bobs_password_to_bob, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		sudo_i_to_bob_with_alices_password_starts_no_daemon_for_bob,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		sudo_u_bob_with_alices_password_starts_no_daemon_for_bob, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		sudo_with_targetpw_starts_bobs_daemon_with_bobs_password, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		doas_u_bob_with_alices_password_gives_bob_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		doas_with_the_module_in_its_session_gives_bob_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		doas_with_the_module_in_its_session_starts_no_daemon_for_bob,
+		setup, teardown),
+	};
 
-	fake_daemon_kill(&t_alice);
-	fake_daemon_kill(&t_bob);
-	r = t_case_teardown(state);
-	kill_processes_of(&t_alice, -1);
-	kill_processes_of(&t_bob, -1);
-	unmount_private();
-	return r;
+	return cmocka_run_group_tests_name("sudo", tests, NULL, NULL);
 }
-
-/* suite_setup: SIGCHLD at its default, a client must be reaped by collect. */
-#define SUDO_CASE(name)                                                        \
-	cmocka_unit_test_setup_teardown(name, suite_setup, teardown)
-
-const struct CMUnitTest sudo_tests[] = {
-    SUDO_CASE(sudo_i_to_bob_with_alices_password_gives_bob_nothing),
-    SUDO_CASE(sudo_u_bob_with_alices_password_gives_bob_nothing),
-    SUDO_CASE(sudo_with_targetpw_delivers_bobs_password_to_bob),
-    SUDO_CASE(sudo_i_to_bob_with_alices_password_starts_no_daemon_for_bob),
-    SUDO_CASE(sudo_u_bob_with_alices_password_starts_no_daemon_for_bob),
-    SUDO_CASE(sudo_with_targetpw_starts_bobs_daemon_with_bobs_password),
-    SUDO_CASE(doas_u_bob_with_alices_password_gives_bob_nothing),
-    SUDO_CASE(doas_with_the_module_in_its_session_gives_bob_nothing),
-    SUDO_CASE(doas_with_the_module_in_its_session_starts_no_daemon_for_bob),
-};
-const size_t sudo_tests_count = sizeof(sudo_tests) / sizeof(sudo_tests[0]);

@@ -22,6 +22,18 @@
 
 #include "suite.h"
 
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* A case may start the fake daemon: none is left running. */
+static int teardown(void **state)
+{
+	daemons_stop();
+	return t_case_teardown(state);
+}
+
 /* The service "requisite": a failed read of the password stops auth. */
 #define STACK_REQUISITE                                                        \
 	"auth     requisite @FIXTURE@\n"                                       \
@@ -555,22 +567,54 @@ static void host_signal_handlers_never_run_in_the_modules_children(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0); /* and the host got some */
 }
 
-const struct CMUnitTest trust_tests[] = {
-    T(session_for_another_user_sends_alices_password_to_no_one),
-    TD(session_for_another_user_starts_no_daemon),
-    T(failed_second_auth_for_bob_leaves_him_nothing),
-    T(session_for_the_same_user_delivers),
-    T(newline_in_oo7_pam_socket_forges_no_log_line),
-    T(hidden_characters_in_a_daemon_message_are_escaped),
-    T(hidden_characters_in_oo7_pam_socket_are_escaped),
-    T(escape_sequence_in_a_daemon_message_is_escaped),
-    T(bidi_and_c1_controls_in_a_socket_path_are_escaped),
-    T(capabilities_are_as_the_host_had_them_after_a_delivery),
-    TD(capabilities_are_as_the_host_had_them_after_a_daemon_start),
-    TD(daemon_started_by_a_host_with_ambient_capabilities_has_none),
-    TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2),
-    TD(daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password),
-    TD(daemon_gets_umask_077_from_a_host_with_umask_000),
-    TD(host_signal_handlers_never_run_in_the_modules_children),
-};
-const size_t trust_tests_count = N_ELEMS(trust_tests);
+int trust_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		session_for_another_user_sends_alices_password_to_no_one, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		session_for_another_user_starts_no_daemon, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		failed_second_auth_for_bob_leaves_him_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(session_for_the_same_user_delivers,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		newline_in_oo7_pam_socket_forges_no_log_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		hidden_characters_in_a_daemon_message_are_escaped, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		hidden_characters_in_oo7_pam_socket_are_escaped, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		escape_sequence_in_a_daemon_message_is_escaped, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		bidi_and_c1_controls_in_a_socket_path_are_escaped, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		capabilities_are_as_the_host_had_them_after_a_delivery, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		capabilities_are_as_the_host_had_them_after_a_daemon_start,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_started_by_a_host_with_ambient_capabilities_has_none,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_gets_open_stdio_from_a_host_that_closed_0_to_2, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_gets_open_stdio_from_a_host_that_closed_0_to_2_without_password,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_gets_umask_077_from_a_host_with_umask_000, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		host_signal_handlers_never_run_in_the_modules_children, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests_name("trust", tests, NULL, NULL);
+}

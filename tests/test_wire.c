@@ -21,6 +21,18 @@
 
 #include "suite.h"
 
+static int setup(void **state)
+{
+	return suite_setup(state);
+}
+
+/* A case may start the fake daemon: none is left running. */
+static int teardown(void **state)
+{
+	daemons_stop();
+	return t_case_teardown(state);
+}
+
 /* ---- golden frames ---- */
 
 static void session_sends_unlock_frame_to_user_socket(void **state)
@@ -261,8 +273,6 @@ GVARIANT_LENGTH_CASE(65525)
 GVARIANT_LENGTH_CASE(65526)
 GVARIANT_LENGTH_CASE(65527)
 GVARIANT_LENGTH_CASE(65528)
-
-#define T_GVARIANT_LENGTH(n) T(gvariant_password_of_##n##_bytes_matches_glib)
 
 /* ---- user names ---- */
 
@@ -643,67 +653,150 @@ static void fake_daemon_of_0_6_unlocks_and_leaves_no_socket(void **state)
 	assert_false(socket_there(&t_alice));
 }
 
-const struct CMUnitTest wire_tests[] = {
-    T(session_sends_unlock_frame_to_user_socket),
-    T(chauthtok_sends_change_frame_with_old_and_new),
-    T(gvariant_unlock_frame_matches_glib),
-    T(gvariant_change_frame_matches_glib),
-    T(password_of_every_byte_but_nul_arrives_intact_in_dbus),
-    T(password_of_every_byte_but_nul_arrives_intact_in_gvariant),
-    T(password_in_several_utf8_scripts_arrives_intact_in_dbus),
-    T(password_in_several_utf8_scripts_arrives_intact_in_gvariant),
-    T(password_of_4_kib_arrives_intact_in_dbus),
-    T(password_of_4_kib_arrives_intact_in_gvariant),
-    T(password_of_invalid_utf8_arrives_intact_in_dbus),
-    T(password_of_invalid_utf8_arrives_intact_in_gvariant),
-    T(password_of_64_kib_arrives_intact_in_dbus),
-    T(password_of_64_kib_arrives_intact_in_gvariant),
-    T(empty_password_is_sent_as_it_is_in_dbus),
-    T(empty_password_is_sent_as_it_is_in_gvariant),
-    T_GVARIANT_LENGTH(240),
-    T_GVARIANT_LENGTH(241),
-    T_GVARIANT_LENGTH(242),
-    T_GVARIANT_LENGTH(243),
-    T_GVARIANT_LENGTH(244),
-    T_GVARIANT_LENGTH(245),
-    T_GVARIANT_LENGTH(246),
-    T_GVARIANT_LENGTH(247),
-    T_GVARIANT_LENGTH(248),
-    T_GVARIANT_LENGTH(249),
-    T_GVARIANT_LENGTH(250),
-    T_GVARIANT_LENGTH(65515),
-    T_GVARIANT_LENGTH(65516),
-    T_GVARIANT_LENGTH(65517),
-    T_GVARIANT_LENGTH(65518),
-    T_GVARIANT_LENGTH(65519),
-    T_GVARIANT_LENGTH(65520),
-    T_GVARIANT_LENGTH(65521),
-    T_GVARIANT_LENGTH(65522),
-    T_GVARIANT_LENGTH(65523),
-    T_GVARIANT_LENGTH(65524),
-    T_GVARIANT_LENGTH(65525),
-    T_GVARIANT_LENGTH(65526),
-    T_GVARIANT_LENGTH(65527),
-    T_GVARIANT_LENGTH(65528),
-    T(non_utf8_user_name_sends_nothing),
-    T(user_name_of_1000_bytes_is_sent_intact),
-    T(user_name_with_a_slash_is_sent_intact),
-    T(user_name_dotdot_is_sent_intact),
-    T(user_name_with_a_newline_sends_and_logs_nothing_of_it),
-    T(user_name_with_a_line_separator_sends_nothing),
-    T(gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes),
-    T(oo7_06_acts_on_a_dbus_frame_and_closes_with_no_reply),
-    T(oo7_06_drops_a_gvariant_frame_with_no_reply),
-    T(oo7_06_unlinks_its_socket_after_a_connection),
-    T(oo7_07_alpha_replies_dbus_true_to_a_dbus_frame),
-    T(oo7_07_alpha_drops_a_gvariant_frame_with_no_reply),
-    T(oo7_07_alpha_answers_the_dbus_retry_of_a_dropped_gvariant_frame),
-    T(oo7_main_replies_gvariant_true_to_a_gvariant_frame),
-    T(oo7_main_drops_a_dbus_frame_with_no_reply),
-    T(oo7_main_refuses_a_peer_neither_root_nor_its_user),
-    TD(fake_daemon_of_main_says_true_to_a_wrong_password_and_stays_locked),
-    TD(fake_daemon_of_main_drops_a_dbus_frame_and_stays_locked),
-    TD(fake_daemon_of_0_7_0_alpha_unlocks_and_says_true),
-    TD(fake_daemon_of_0_6_unlocks_and_leaves_no_socket),
-};
-const size_t wire_tests_count = N_ELEMS(wire_tests);
+int wire_group(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		session_sends_unlock_frame_to_user_socket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		chauthtok_sends_change_frame_with_old_and_new, setup, teardown),
+	    cmocka_unit_test_setup_teardown(gvariant_unlock_frame_matches_glib,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(gvariant_change_frame_matches_glib,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_every_byte_but_nul_arrives_intact_in_dbus, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_every_byte_but_nul_arrives_intact_in_gvariant,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_in_several_utf8_scripts_arrives_intact_in_dbus, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_in_several_utf8_scripts_arrives_intact_in_gvariant,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_4_kib_arrives_intact_in_dbus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_4_kib_arrives_intact_in_gvariant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_invalid_utf8_arrives_intact_in_dbus, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_invalid_utf8_arrives_intact_in_gvariant, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_64_kib_arrives_intact_in_dbus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		password_of_64_kib_arrives_intact_in_gvariant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		empty_password_is_sent_as_it_is_in_dbus, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		empty_password_is_sent_as_it_is_in_gvariant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_240_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_241_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_242_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_243_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_244_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_245_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_246_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_247_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_248_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_249_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_250_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65515_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65516_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65517_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65518_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65519_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65520_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65521_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65522_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65523_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65524_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65525_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65526_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65527_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_password_of_65528_bytes_matches_glib, setup, teardown),
+	    cmocka_unit_test_setup_teardown(non_utf8_user_name_sends_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		user_name_of_1000_bytes_is_sent_intact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		user_name_with_a_slash_is_sent_intact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(user_name_dotdot_is_sent_intact,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		user_name_with_a_newline_sends_and_logs_nothing_of_it, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		user_name_with_a_line_separator_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_frame_never_decodes_as_dbus_for_user_names_of_1_to_300_bytes,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_06_acts_on_a_dbus_frame_and_closes_with_no_reply, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_06_drops_a_gvariant_frame_with_no_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_06_unlinks_its_socket_after_a_connection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_07_alpha_replies_dbus_true_to_a_dbus_frame, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_07_alpha_drops_a_gvariant_frame_with_no_reply, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_07_alpha_answers_the_dbus_retry_of_a_dropped_gvariant_frame,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_main_replies_gvariant_true_to_a_gvariant_frame, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_main_drops_a_dbus_frame_with_no_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		oo7_main_refuses_a_peer_neither_root_nor_its_user, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		fake_daemon_of_main_says_true_to_a_wrong_password_and_stays_locked,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		fake_daemon_of_main_drops_a_dbus_frame_and_stays_locked, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		fake_daemon_of_0_7_0_alpha_unlocks_and_says_true, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(
+		fake_daemon_of_0_6_unlocks_and_leaves_no_socket, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
+}
