@@ -7,9 +7,11 @@
  * setup and teardown; they run here in turn, in one sandbox.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "suite.h"
 
@@ -19,6 +21,25 @@ static int (*const groups[])(void) = {
     greeters_group, ssh_group,	    releases_group, bus_group,
     clients_group,  manager_group,
 };
+
+/* Enters the sandbox and puts the stand-ins in place; exits on failure. */
+static void suite_enter(void)
+{
+	t_sandbox_enter();
+	if (mkdir(FAKE_DAEMON_DIR, 0755) < 0 || chmod(FAKE_DAEMON_DIR, 0755) ||
+	    !copy_program(FAKE_DAEMON_BUILD, FAKE_DAEMON) ||
+	    !copy_program(FAKE_MANAGER_BUILD, FAKE_MANAGER)) {
+		fprintf(stderr,
+			"test suite: cannot copy the stand-ins to %s: %s\n",
+			FAKE_DAEMON_DIR, strerror(errno));
+		exit(2);
+	}
+	if (!user_can_run(&t_alice, FAKE_DAEMON)) {
+		fprintf(stderr, "test suite: %s cannot run %s\n", t_alice.name,
+			FAKE_DAEMON);
+		exit(2);
+	}
+}
 
 int main(int argc, char **argv)
 {

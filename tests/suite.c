@@ -36,40 +36,14 @@
 	"password required @FIXTURE@\n"                                        \
 	"password optional @MODULE@ %1$s\n"
 
-const struct tuser t_root = {"root", 0, 0};
 pid_t host_pid;
 char self_path[4096];
-
-void suite_enter(void)
-{
-	t_sandbox_enter();
-	if (mkdir(FAKE_DAEMON_DIR, 0755) < 0 || chmod(FAKE_DAEMON_DIR, 0755) ||
-	    !copy_program(FAKE_DAEMON_BUILD, FAKE_DAEMON) ||
-	    !copy_program(FAKE_MANAGER_BUILD, FAKE_MANAGER)) {
-		fprintf(stderr,
-			"test suite: cannot copy the stand-ins to %s: %s\n",
-			FAKE_DAEMON_DIR, strerror(errno));
-		exit(2);
-	}
-	if (!user_can_run(&t_alice, FAKE_DAEMON)) {
-		fprintf(stderr, "test suite: %s cannot run %s\n", t_alice.name,
-			FAKE_DAEMON);
-		exit(2);
-	}
-}
 
 int suite_setup(void **state)
 {
 	host_pid = 0;
 	set_sigchld(SIGCHLD_DEFAULT);
 	return t_case_setup(state);
-}
-
-void daemons_stop(void)
-{
-	fake_daemon_kill(&t_alice);
-	fake_daemon_kill(&t_bob);
-	fake_daemons_stop();
 }
 
 const char *textf(const char *fmt, ...)
@@ -154,44 +128,12 @@ pid_t daemon_of_generation_listens_for(const struct tuser *u, enum generation g,
 
 /* ---- frames and logs ---- */
 
-static size_t count_dropped(struct record *r, size_t n, bool dropped)
-{
-	size_t count = 0;
-
-	for (size_t i = 0; i < n; i++)
-		count += r[i].dropped == dropped;
-	records_free(r, n);
-	return count;
-}
-
 size_t frames_acted_on(void)
 {
 	struct record *all;
 	size_t n = t_frames(&all);
 
-	return count_dropped(all, n, false);
-}
-
-size_t frames_dropped(void)
-{
-	struct record *all;
-	size_t n = t_frames_all(&all);
-
-	return count_dropped(all, n, true);
-}
-
-static size_t hex_decode(const char *hex, uint8_t *out)
-{
-	size_t n = 0;
-	unsigned int b;
-
-	for (; *hex; hex++) {
-		if (*hex == ' ')
-			continue;
-		sscanf(hex, "%2x", &b);
-		out[n++] = (uint8_t)b;
-		hex++;
-	}
+	records_free(all, n);
 	return n;
 }
 
@@ -227,17 +169,6 @@ void assert_frame(bool gvariant, uint8_t op, const char *user, const void *old,
 				    old_len);
 	decoded_free(&d);
 	free(want);
-	records_free(all, 1);
-}
-
-void assert_golden(const char *hex)
-{
-	struct record *all, *r = one_frame(&all);
-	uint8_t want[256];
-	size_t n = hex_decode(hex, want);
-
-	assert_int_equal(r->len, n);
-	assert_memory_equal(r->data, want, n);
 	records_free(all, 1);
 }
 
@@ -292,15 +223,6 @@ double elapsed_ms(const struct timespec *t0)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
 	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-void assert_waited_ms(const struct timespec *t0, unsigned int timeout_ms)
-{
-	double ms = elapsed_ms(t0);
-
-	if (ms < timeout_ms)
-		fail_msg("took %.0f ms, less than the timeout of %u ms", ms,
-			 timeout_ms);
 }
 
 /*
@@ -395,49 +317,10 @@ int runf(const char *fmt, ...)
 	return run(cmd);
 }
 
-/*
- * Runs pamtester as the PAM host for alice: ops on service, input on its
- * stdin; wrapped, through pam_wrapper with the tests' pam.d. Returns its
- * exit code; host_pid is its pid.
- */
-int pamtester(const char *service, enum pamtester_via via, const char *input,
-	      const char *const *ops)
-{
-	const char *argv[10] = {"pamtester", service, "alice"};
-	int in[2], status;
-	pid_t pid;
-
-	for (int i = 0; ops[i] && i < 6; i++)
-		argv[3 + i] = ops[i];
-	if (pipe(in) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(in[0], 0);
-		close(in[1]);
-		if (!freopen("/dev/null", "w", stdout))
-			_exit(126);
-		t_preload(via == PAMTESTER_WRAPPED ? PAM_WRAPPER_LIB : NULL);
-		if (via == PAMTESTER_WRAPPED) {
-			setenv("PAM_WRAPPER", "1", 1);
-			setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
-		}
-		execvp("pamtester", (char **)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	host_pid = pid;
-	if (write(in[1], input, strlen(input)) < 0)
-		return -1;
-	close(in[1]);
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* ---- the stand-in daemon ---- */
 
-bool file_appears(const char *dir, const char *name, int ms)
+/* Waits for dir/name to appear (renamed into place) for at most ms. */
+static bool file_appears(const char *dir, const char *name, int ms)
 {
 	char path[256];
 	int fd = inotify_init1(IN_CLOEXEC);
@@ -507,23 +390,7 @@ pid_t fake_daemon_pid(const struct tuser *u)
 	return pid;
 }
 
-size_t fake_daemon_frames(const struct tuser *u, struct record **out)
-{
-	int fd =
-	    open(runtime_path(u, "fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
-	size_t n;
-
-	*out = NULL;
-	if (fd < 0)
-		return 0;
-	n = records_read(fd, out);
-	close(fd);
-	return records_acted_on(*out, n);
-}
-
-/* Every frame u's fake daemon got, dropped ones too. */
-static size_t fake_daemon_frames_all(const struct tuser *u,
-				     struct record **out)
+size_t fake_daemon_frames_all(const struct tuser *u, struct record **out)
 {
 	int fd =
 	    open(runtime_path(u, "fake-daemon.frames"), O_RDONLY | O_CLOEXEC);
@@ -537,20 +404,18 @@ static size_t fake_daemon_frames_all(const struct tuser *u,
 	return n;
 }
 
+size_t fake_daemon_frames(const struct tuser *u, struct record **out)
+{
+	return records_acted_on(*out, fake_daemon_frames_all(u, out));
+}
+
 size_t fake_daemon_frames_acted_on(const struct tuser *u)
 {
 	struct record *all;
 	size_t n = fake_daemon_frames(u, &all);
 
-	return count_dropped(all, n, false);
-}
-
-size_t fake_daemon_frames_dropped(const struct tuser *u)
-{
-	struct record *all;
-	size_t n = fake_daemon_frames_all(u, &all);
-
-	return count_dropped(all, n, true);
+	records_free(all, n);
+	return n;
 }
 
 void generation_of_the_daemon(const struct tuser *u, enum generation g)
@@ -674,7 +539,8 @@ pid_t fake_daemon_start(const struct tuser *u, const char *login_password)
 	return pid;
 }
 
-void fake_daemons_stop(void)
+/* Every fake daemon that this case started, killed and reaped. */
+static void fake_daemons_stop(void)
 {
 	while (n_daemons) {
 		pid_t pid = daemons[--n_daemons];
@@ -683,6 +549,13 @@ void fake_daemons_stop(void)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+}
+
+void daemons_stop(void)
+{
+	fake_daemon_kill(&t_alice);
+	fake_daemon_kill(&t_bob);
+	fake_daemons_stop();
 }
 
 void session_bus_create(const struct tuser *u)
@@ -713,18 +586,6 @@ size_t fake_daemons_of(const struct tuser *u)
 	if (d)
 		closedir(d);
 	return n;
-}
-
-/*
- * A process that exited is gone once reaped, by the module (its child) or
- * by init: the poll only bounds the wait for the second.
- */
-bool process_gone(pid_t pid, int ms)
-{
-	for (int waited = 0; kill(pid, 0) == 0 || errno != ESRCH; waited += 10)
-		if (waited >= ms || poll(NULL, 0, 10) < 0)
-			return false;
-	return true;
 }
 
 pid_t parent_of(pid_t pid)
@@ -1138,7 +999,12 @@ void around_the_module_line(const char *file, const char *type,
 	g_free(text);
 }
 
-gchar *files_state(const char *paths, const char *listed)
+/*
+ * Names, sizes, modes, times and contents of the files under paths (a
+ * shell word list), and the names in the folders listed (NULL: none), to
+ * compare a case's before and after; g_free it.
+ */
+static gchar *files_state(const char *paths, const char *listed)
 {
 	gchar *ls =
 	    listed ? g_strdup_printf("; ls -a %s 2>&1", listed) : g_strdup("");
@@ -1237,7 +1103,8 @@ void kill_processes_of(const struct tuser *u, pid_t keep)
 			waitpid(pids[i], NULL, 0);
 }
 
-void client_init(struct client *c)
+/* A client yet to run: no pid, no status, no output. */
+static void client_init(struct client *c)
 {
 	*c = (struct client){.pid = -1, .status = -1};
 	c->out = g_string_new(NULL);
@@ -1329,12 +1196,15 @@ void exec_with_env(const char *const *argv, const char *const *env)
 }
 
 /*
+ * A terminal of a devpts instance in this case's folder: returns its master
+ * side in packet mode, its other side in *slave.
+ *
  * libpam_misc and readpassphrase turn echo off with TCSAFLUSH to read a
  * password: an answer written before that flush would be thrown away. In
  * packet mode with EXTPROC, every change of the terminal's settings wakes
  * the master side, so that collect() answers once echo is off.
  */
-int open_terminal(int *slave)
+static int open_terminal(int *slave)
 {
 	char pts[300], ptmx[320];
 	struct termios tio;
@@ -1358,7 +1228,8 @@ int open_terminal(int *slave)
 	return master;
 }
 
-void use_terminal(int slave)
+/* In a child: slave the controlling terminal, and stdin, stdout, stderr. */
+static void use_terminal(int slave)
 {
 	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 ||
 	    dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
@@ -1468,11 +1339,16 @@ static const struct exchange *answer(struct client *c, int fd,
 }
 
 /*
+ * Collects out and err (-1: none) until the program exits or
+ * CLIENT_TIMEOUT_MS passes (then it is killed), and reaps it. With a script
+ * (ended by a step whose expect is NULL), out is a terminal from
+ * open_terminal, and the script's steps answer its prompts.
+ *
  * Its exit is seen through a signalfd for SIGCHLD, blocked meanwhile
  * (valgrind 3.19 has no pidfd_open); one that came before the block is
  * seen by the first waitpid.
  */
-void collect(struct client *c, int out, int err, const struct exchange *script)
+static void collect(struct client *c, int out, int err, const struct exchange *script)
 {
 	sigset_t chld, old;
 	int sfd, status = 0;

@@ -48,9 +48,6 @@ int manager_group(void);
 /* The stand-in for systemd --user (fake_manager.c), copied there too. */
 #define FAKE_MANAGER FAKE_DAEMON_DIR "/fake-oo7-manager"
 
-/* root, as the owner or the runner of a listener. */
-extern const struct tuser t_root;
-
 /* A listener: socket file of tuser owner, mode m, run by tuser runner. */
 #define L(p, owner, runner, m, ...)                                            \
 	((struct listener_cfg){.path = (p),                                    \
@@ -66,8 +63,6 @@ extern pid_t host_pid;
 /* This program, from argv[0] (not valgrind's): the set-user-ID probe. */
 extern char self_path[4096];
 
-/* Enters the sandbox and puts FAKE_DAEMON in place; exits on failure. */
-void suite_enter(void);
 /*
  * Every case's setup: the harness's, host_pid back to this process, and
  * SIGCHLD at its default even if a case that changed it failed.
@@ -113,17 +108,14 @@ pid_t daemon_listens_for(const struct tuser *u, uint8_t id);
  */
 pid_t daemon_of_generation_listens_for(const struct tuser *u, enum generation g,
 				       uint8_t id);
-/* Of the frames this case's listeners got: those acted on, those dropped. */
+/* Of the frames this case's listeners got, those acted on. */
 size_t frames_acted_on(void);
-size_t frames_dropped(void);
 
 /* Exactly one frame arrived, from the PAM host, running as root. */
 struct record *one_frame(struct record **all);
 /* That frame is the one libdbus-1 or GLib encodes, and decodes back. */
 void assert_frame(bool gvariant, uint8_t op, const char *user, const void *old,
 		  size_t old_len, const void *new, size_t new_len);
-/* That frame is these bytes, written as hex (spaces ignored). */
-void assert_golden(const char *hex);
 /* That frame is alice's unlock with pw, in the D-Bus encoding. */
 void assert_unlock_frame(const char *pw);
 /* r is the frame that libdbus-1 encodes for these fields. */
@@ -135,8 +127,6 @@ void assert_not_logged(const char *needle);
 
 /* Milliseconds since t0, on CLOCK_MONOTONIC. */
 double elapsed_ms(const struct timespec *t0);
-/* At least timeout_ms went by since t0: the module did wait. */
-void assert_waited_ms(const struct timespec *t0, unsigned timeout_ms);
 /* What went by since t0 is timeout_ms and a margin at most; see suite.c. */
 void assert_took_ms(const struct timespec *t0, unsigned timeout_ms);
 
@@ -149,14 +139,6 @@ bool copy_program(const char *src, const char *dst);
 int run(const char *cmd);
 int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* pamtester as the PAM host for alice; see suite.c. */
-enum pamtester_via {
-	PAMTESTER_PLAIN,   /* the namespace's /etc/pam.d and modules */
-	PAMTESTER_WRAPPED, /* through pam_wrapper, with t_confdir() */
-};
-int pamtester(const char *service, enum pamtester_via via, const char *input,
-	      const char *const *ops);
-
 /*
  * What a daemon at path wrote back before it closed, when sent frame on a
  * new connection; the case fails if it neither closes nor replies in 5 s.
@@ -165,8 +147,6 @@ GByteArray *exchange(const char *path, const uint8_t *frame, size_t len);
 
 /* ---- the stand-in daemon (fake_daemon.c) ---- */
 
-/* Waits for dir/name to appear (renamed into place) for at most ms. */
-bool file_appears(const char *dir, const char *name, int ms);
 /* u's fake daemon's record, NULL if it wrote none within 5 s; g_free it. */
 char *fake_daemon_record(const struct tuser *u);
 /* The same, and the case fails if there is none: a daemon was started. */
@@ -179,11 +159,14 @@ const char *ids_line(const struct tuser *u);
 bool fake_daemon_ran(const struct tuser *u);
 /* The pid in u's fake daemon's pid file; 0 if there is none. */
 pid_t fake_daemon_pid(const struct tuser *u);
-/* The frames u's fake daemon got, oldest first; records_free them. */
+/*
+ * The frames u's fake daemon acted on, oldest first (with _all, the dropped
+ * ones too); records_free them.
+ */
 size_t fake_daemon_frames(const struct tuser *u, struct record **out);
-/* Of those, the ones it acted on, and the ones it dropped. */
+size_t fake_daemon_frames_all(const struct tuser *u, struct record **out);
+/* How many frames u's fake daemon acted on. */
 size_t fake_daemon_frames_acted_on(const struct tuser *u);
-size_t fake_daemon_frames_dropped(const struct tuser *u);
 /*
  * u's fake daemon, once started, stands in for release g of oo7 (its
  * fake-daemon.generation file; none for NO_GENERATION). u's runtime folder
@@ -198,11 +181,10 @@ void fake_daemon_kill(const struct tuser *u);
 /*
  * The fake daemon run as u by the test, not by the module, with u's session
  * bus, and login_password on its stdin with --login (none: no --login);
- * returns its pid once it listens. fake_daemons_stop() kills and reaps
- * every one this case started.
+ * returns its pid once it listens. daemons_stop() kills and reaps every one
+ * this case started.
  */
 pid_t fake_daemon_start(const struct tuser *u, const char *login_password);
-void fake_daemons_stop(void);
 /*
  * The stand-in for systemd --user (fake_manager.c) as alice on her bus,
  * which runs already, running daemon for oo7-daemon.service, with the
@@ -215,8 +197,6 @@ pid_t fake_manager_start(const char *daemon, const char *const *extra);
 void session_bus_create(const struct tuser *u);
 /* The processes in this namespace that run a fake daemon as u. */
 size_t fake_daemons_of(const struct tuser *u);
-/* pid is gone (no process, not even a zombie) within ms. */
-bool process_gone(pid_t pid, int ms);
 /* pid's parent, from /proc; -1 if there is no such process. */
 pid_t parent_of(pid_t pid);
 
@@ -315,12 +295,9 @@ void private_var_log(void);
 void around_the_module_line(const char *file, const char *type,
 			    const char *before, const char *after);
 /*
- * Names, sizes, modes, times and contents of the files under paths (a
- * shell word list), and the names in the folders listed (NULL: none), to
- * compare a case's before and after; g_free it.
+ * Setup for real programs: the state of the host's files under paths, and
+ * the names in the folders listed (NULL: none), kept; a subreaper.
  */
-gchar *files_state(const char *paths, const char *listed);
-/* Setup for real programs: the host's files_state() kept; a subreaper. */
 int real_programs_setup(void **state, const char *paths, const char *listed);
 /* After unmount_private(): no subreaper; r, or -1 if those files changed. */
 int real_programs_teardown(int r);
@@ -350,7 +327,6 @@ struct exchange {
 	const char *send;
 	bool when_reading;
 };
-void client_init(struct client *c);
 void client_free(struct client *c);
 /* How a child, its stdio in place, executes argv; it does not return. */
 typedef void (*exec_fn)(const char *const *argv);
@@ -369,20 +345,6 @@ void exec_as_alice(const char *const *argv) __attribute__((noreturn));
 /* In a child: argv with env (at most 4) and make check-asan's variables. */
 void exec_with_env(const char *const *argv, const char *const *env)
     __attribute__((noreturn));
-/*
- * A terminal of a devpts instance in this case's folder: returns its master
- * side in packet mode, its other side in *slave. In a child, use_terminal
- * makes slave the controlling terminal and stdin, stdout and stderr.
- */
-int open_terminal(int *slave);
-void use_terminal(int slave);
-/*
- * Collects out and err (-1: none) until the program exits or
- * CLIENT_TIMEOUT_MS passes (then it is killed), and reaps it. With a script
- * (ended by a step whose expect is NULL), out is a terminal from
- * open_terminal, and the script's steps answer its prompts.
- */
-void collect(struct client *c, int out, int err, const struct exchange *script);
 /* argv run by exec, input on its stdin (NULL: ours), its output into c. */
 void run_piped(struct client *c, exec_fn exec, const char *const *argv,
 	       const char *input);

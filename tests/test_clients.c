@@ -220,6 +220,52 @@ static void make_install_refuses_a_module_that_a_package_owns(void **state)
 
 /* ---- a real client ---- */
 
+/* Where pamtester finds the stack of a service. */
+enum pamtester_via {
+	PAMTESTER_PLAIN,   /* the namespace's /etc/pam.d and modules */
+	PAMTESTER_WRAPPED, /* through pam_wrapper, with t_confdir() */
+};
+
+/*
+ * Runs pamtester as the PAM host for alice: ops on service, input on its
+ * stdin; wrapped, through pam_wrapper with the tests' pam.d. Returns its
+ * exit code; host_pid is its pid.
+ */
+static int pamtester(const char *service, enum pamtester_via via,
+		     const char *input, const char *const *ops)
+{
+	const char *argv[10] = {"pamtester", service, "alice"};
+	int in[2], status;
+	pid_t pid;
+
+	for (int i = 0; ops[i] && i < 6; i++)
+		argv[3 + i] = ops[i];
+	if (pipe(in) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(126);
+		t_preload(via == PAMTESTER_WRAPPED ? PAM_WRAPPER_LIB : NULL);
+		if (via == PAMTESTER_WRAPPED) {
+			setenv("PAM_WRAPPER", "1", 1);
+			setenv("PAM_WRAPPER_SERVICE_DIR", t_confdir(), 1);
+		}
+		execvp("pamtester", (char **)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	host_pid = pid;
+	if (write(in[1], input, strlen(input)) < 0)
+		return -1;
+	close(in[1]);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static void pamtester_through_pam_wrapper_delivers_both_frames(void **state)
 {
 	const char *ops[] = {"authenticate", "open_session", "chauthtok", NULL};

@@ -188,6 +188,9 @@ static void socket_path_longer_than_sun_path_is_refused(void **state)
 
 /* ---- who may receive the password ---- */
 
+/* root, as the runner of a listener. */
+static const struct tuser t_root = {"root", 0, 0};
+
 static void socket_owned_by_another_uid_gets_nothing(void **state)
 {
 	(void)state;
@@ -299,6 +302,16 @@ static void folder_at_the_socket_path_gets_nothing(void **state)
 }
 
 /* ---- absent and hung daemons ---- */
+
+/* At least timeout_ms went by since t0: the module did wait. */
+static void assert_waited_ms(const struct timespec *t0, unsigned int timeout_ms)
+{
+	double ms = elapsed_ms(t0);
+
+	if (ms < timeout_ms)
+		fail_msg("took %.0f ms, less than the timeout of %u ms", ms,
+			 timeout_ms);
+}
 
 static void absent_daemon_is_not_an_error(void **state)
 {

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +440,19 @@ static void pam_end_with_data_silent_sends_nothing(void **state)
 }
 
 /* ---- password changes ---- */
+
+/*
+ * pid is gone (no process, not even a zombie) within ms. A process that
+ * exited is gone once reaped, by the module (its child) or
+ * by init: the poll only bounds the wait for the second.
+ */
+static bool process_gone(pid_t pid, int ms)
+{
+	for (int waited = 0; kill(pid, 0) == 0 || errno != ESRCH; waited += 10)
+		if (waited >= ms || poll(NULL, 0, 10) < 0)
+			return false;
+	return true;
+}
 
 /*
  * alice's password changed with these options (after debug) and no daemon

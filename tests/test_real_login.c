@@ -65,8 +65,7 @@ static int teardown(void **state)
 {
 	int r;
 
-	fake_daemon_kill(&t_alice);
-	fake_daemons_stop();
+	daemons_stop();
 	kill_processes_of(&t_alice, -1);
 	r = t_case_teardown(state);
 	unmount_private();

@@ -35,6 +35,33 @@ static int teardown(void **state)
 
 /* ---- golden frames ---- */
 
+static size_t hex_decode(const char *hex, uint8_t *out)
+{
+	size_t n = 0;
+	unsigned int b;
+
+	for (; *hex; hex++) {
+		if (*hex == ' ')
+			continue;
+		sscanf(hex, "%2x", &b);
+		out[n++] = (uint8_t)b;
+		hex++;
+	}
+	return n;
+}
+
+/* Exactly one frame arrived, and it is these bytes (spaces ignored). */
+static void assert_golden(const char *hex)
+{
+	struct record *all, *r = one_frame(&all);
+	uint8_t want[256];
+	size_t n = hex_decode(hex, want);
+
+	assert_int_equal(r->len, n);
+	assert_memory_equal(r->data, want, n);
+	records_free(all, 1);
+}
+
 static void session_sends_unlock_frame_to_user_socket(void **state)
 {
 	(void)state;
@@ -457,6 +484,24 @@ static void assert_reply_true(GByteArray *got, enum encoding enc)
 	g_byte_array_unref(got);
 }
 
+/* Of n records (freed), those that were dropped. */
+static size_t dropped_of(struct record *all, size_t n)
+{
+	size_t acted = records_acted_on(all, n);
+
+	records_free(all, acted);
+	return n - acted;
+}
+
+/* Of the frames this case's listeners got, those dropped. */
+static size_t frames_dropped(void)
+{
+	struct record *all;
+	size_t n = t_frames_all(&all);
+
+	return dropped_of(all, n);
+}
+
 /* No reply, a close; so many frames acted on and dropped in all. */
 static void assert_closed_silently(GByteArray *got, size_t acted,
 				   size_t dropped)
@@ -590,6 +635,15 @@ static void oo7_main_refuses_a_peer_neither_root_nor_its_user(void **state)
 }
 
 /* ---- the fake daemon of each generation, with a keyring ---- */
+
+/* Of the frames u's fake daemon got, those it dropped. */
+static size_t fake_daemon_frames_dropped(const struct tuser *u)
+{
+	struct record *all;
+	size_t n = fake_daemon_frames_all(u, &all);
+
+	return dropped_of(all, n);
+}
 
 /* alice's keyring, locked with hunter2; her fake daemon as release g. */
 static void alices_locked_keyring_with_a_daemon_of(enum generation g)
