@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the test files share: the PAM stack of the service "login", the
- * assertions on frames, logs and time, the real clients they run, and the
- * group of cases that each file runs. main.c runs the groups in turn.
+ * What the test files share, declared here by concern and defined in the
+ * file that each section names: a case's stack and assertions (suite.c),
+ * the stand-in daemon and service manager (daemons.c), this process and the
+ * system's files (host.c), and the processes a case runs (clients.c). And
+ * the group of cases that each test file runs, which main.c runs in turn.
  */
 #ifndef OO7_TEST_SUITE_H
 #define OO7_TEST_SUITE_H
@@ -37,26 +39,7 @@ int manager_group(void);
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/*
- * The fake daemon, as the tests name it to the module: a copy made at
- * sandbox entry in the namespace's private /run, which every test user can
- * reach wherever the clone is (FAKE_DAEMON_BUILD, in the clone, may be under
- * a folder of mode 0700 such as /root or a mktemp -d).
- */
-#define FAKE_DAEMON_DIR "/run/oo7-test"
-#define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
-/* The stand-in for systemd --user (fake_manager.c), copied there too. */
-#define FAKE_MANAGER FAKE_DAEMON_DIR "/fake-oo7-manager"
-
-/* A listener: socket file of tuser owner, mode m, run by tuser runner. */
-#define L(p, owner, runner, m, ...)                                            \
-	((struct listener_cfg){.path = (p),                                    \
-			       .owner_uid = (owner)->uid,                      \
-			       .owner_gid = (owner)->gid,                      \
-			       .mode = (m),                                    \
-			       .run_uid = (runner)->uid,                       \
-			       .run_gid = (runner)->gid,                       \
-			       __VA_ARGS__})
+/* ---- suite.c: a case's stack, its frames and logs, texts, time ---- */
 
 /* The process that hosts libpam: 0 for this one, or a real client's pid. */
 extern pid_t host_pid;
@@ -68,12 +51,6 @@ extern char self_path[4096];
  * SIGCHLD at its default even if a case that changed it failed.
  */
 int suite_setup(void **state);
-/*
- * For a teardown: the daemons of alice and bob (by their pid files), and
- * those that the case started itself (fake_daemon_start).
- */
-void daemons_stop(void);
-
 /*
  * Formatted text in one of eight rotating buffers: valid until eight more
  * calls, enough for the arguments of one statement.
@@ -99,6 +76,15 @@ void stack_default(void);
 void stack_default_with_alices_daemon(void);
 /* login with auto_start of FAKE_DAEMON; alice's runtime folder, no daemon. */
 void stack_auto_start(void);
+/* A listener: socket file of tuser owner, mode m, run by tuser runner. */
+#define L(p, owner, runner, m, ...)                                            \
+	((struct listener_cfg){.path = (p),                                    \
+			       .owner_uid = (owner)->uid,                      \
+			       .owner_gid = (owner)->gid,                      \
+			       .mode = (m),                                    \
+			       .run_uid = (runner)->uid,                       \
+			       .run_gid = (runner)->gid,                       \
+			       __VA_ARGS__})
 /* u's daemon as in oo7 0.6: at RUNTIME/oo7-pam.sock, its frames tagged id. */
 pid_t daemon_listens_for(const struct tuser *u, uint8_t id);
 /*
@@ -130,22 +116,38 @@ double elapsed_ms(const struct timespec *t0);
 /* What went by since t0 is timeout_ms and a margin at most; see suite.c. */
 void assert_took_ms(const struct timespec *t0, unsigned timeout_ms);
 
+/* A shell command's exit code, -1 if it did not exit. */
+int run(const char *cmd);
+int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The text of path; fails the case if it cannot be read. g_free it. */
+gchar *read_text(const char *path);
+void assert_has(const char *text, const char *needle);
+void assert_lacks(const char *text, const char *needle);
+
+/* ---- daemons.c: the stand-ins for the daemon and the service manager ---- */
+
+/*
+ * The fake daemon, as the tests name it to the module: a copy made at
+ * sandbox entry in the namespace's private /run, which every test user can
+ * reach wherever the clone is (FAKE_DAEMON_BUILD, in the clone, may be under
+ * a folder of mode 0700 such as /root or a mktemp -d).
+ */
+#define FAKE_DAEMON_DIR "/run/oo7-test"
+#define FAKE_DAEMON FAKE_DAEMON_DIR "/fake-oo7-daemon"
+/* The stand-in for systemd --user (fake_manager.c), copied there too. */
+#define FAKE_MANAGER FAKE_DAEMON_DIR "/fake-oo7-manager"
+
 /* True when u may execute path: every folder on the way, and the file. */
 bool user_can_run(const struct tuser *u, const char *path);
 /* Copies src to dst, mode 0755, owned by root; false on failure. */
 bool copy_program(const char *src, const char *dst);
 
-/* A shell command's exit code, -1 if it did not exit. */
-int run(const char *cmd);
-int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /*
- * What a daemon at path wrote back before it closed, when sent frame on a
- * new connection; the case fails if it neither closes nor replies in 5 s.
+ * For a teardown: the daemons of alice and bob (by their pid files), and
+ * those that the case started itself (fake_daemon_start).
  */
-GByteArray *exchange(const char *path, const uint8_t *frame, size_t len);
-
-/* ---- the stand-in daemon (fake_daemon.c) ---- */
+void daemons_stop(void);
 
 /* u's fake daemon's record, NULL if it wrote none within 5 s; g_free it. */
 char *fake_daemon_record(const struct tuser *u);
@@ -185,20 +187,10 @@ void fake_daemon_kill(const struct tuser *u);
  * this case started.
  */
 pid_t fake_daemon_start(const struct tuser *u, const char *login_password);
-/*
- * The stand-in for systemd --user (fake_manager.c) as alice on her bus,
- * which runs already, running daemon for oo7-daemon.service, with the
- * options in extra (NULL-terminated); its calls are recorded in her
- * runtime folder's manager.record, its output in the case's manager.log.
- * Returns its pid once it owns org.freedesktop.systemd1; the case stops it.
- */
-pid_t fake_manager_start(const char *daemon, const char *const *extra);
 /* u's session bus, as the daemon looks for it: a socket at RUNTIME/bus. */
 void session_bus_create(const struct tuser *u);
 /* The processes in this namespace that run a fake daemon as u. */
 size_t fake_daemons_of(const struct tuser *u);
-/* pid's parent, from /proc; -1 if there is no such process. */
-pid_t parent_of(pid_t pid);
 
 /*
  * The keyring that the fake daemon models, in /run/user/UID/keyring:
@@ -216,6 +208,23 @@ struct keyring keyring_read(const struct tuser *u);
 void assert_keyring(const struct tuser *u, const char *password, bool locked);
 
 /*
+ * The stand-in for systemd --user (fake_manager.c) as alice on her bus,
+ * which runs already, running daemon for oo7-daemon.service, with the
+ * options in extra (NULL-terminated); its calls are recorded in her
+ * runtime folder's manager.record, its output in the case's manager.log.
+ * Returns its pid once it owns org.freedesktop.systemd1; the case stops it.
+ */
+pid_t fake_manager_start(const char *daemon, const char *const *extra);
+
+/*
+ * What a daemon at path wrote back before it closed, when sent frame on a
+ * new connection; the case fails if it neither closes nor replies in 5 s.
+ */
+GByteArray *exchange(const char *path, const uint8_t *frame, size_t len);
+
+/* ---- host.c: this process, and the system's files in private copies ---- */
+
+/*
  * The state of this process that a module must leave as it was (fds,
  * signals, ids, groups, umask, environment, children, cwd), as text.
  */
@@ -225,18 +234,9 @@ enum sigchld { SIGCHLD_DEFAULT, SIGCHLD_IGNORED, SIGCHLD_HANDLED };
 void set_sigchld(enum sigchld how);
 /* fn, run with SIGCHLD as how, leaves this process as it was. */
 void assert_host_unchanged_by(enum sigchld how, void (*fn)(void));
-/* Calls done(pid), woken by SIGCHLD, till true or ms pass; its last answer. */
-bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms);
-/* pid's exit code once reaped within ms; -1 if it did not exit (then it is
- * killed and reaped). */
-int exit_status_within(pid_t pid, int ms);
-
-/* ---- real programs (sudo, doas, login, passwd) on private copies ---- */
 
 /* Where auto_start, with no daemon=, finds the daemon first. */
 #define DAEMON_PATH "/usr/libexec/oo7-daemon"
-/* The longest a real program may take: then it is killed. */
-#define CLIENT_TIMEOUT_MS 20000
 
 /*
  * A mount of this case only, in the tests' namespace: unmount_private()
@@ -251,16 +251,6 @@ void bind_text(const char *path, const char *name, const char *text,
 	       mode_t mode);
 void unmount_private(void);
 
-/* The text of path; fails the case if it cannot be read. g_free it. */
-gchar *read_text(const char *path);
-void assert_has(const char *text, const char *needle);
-void assert_lacks(const char *text, const char *needle);
-
-/*
- * make check-asan's module runs only with the ASan runtime preloaded, which
- * a set-user-ID program (sudo, doas, passwd) ignores: such cases skip there.
- */
-void skip_if_the_module_is_sanitized(void);
 /*
  * The real pam-auth-update with the profile of make install-pam-config, the
  * module under test in a private copy of the security folder; private
@@ -301,10 +291,33 @@ void around_the_module_line(const char *file, const char *type,
 int real_programs_setup(void **state, const char *paths, const char *listed);
 /* After unmount_private(): no subreaper; r, or -1 if those files changed. */
 int real_programs_teardown(int r);
+
+/* ---- clients.c: the processes that a case runs ---- */
+
+/* The longest a real program may take: then it is killed. */
+#define CLIENT_TIMEOUT_MS 20000
+
+/* pid runs in this process's mount namespace. */
+bool in_this_mount_ns(pid_t pid);
 /* The processes of uid in this namespace (at most max); their count. */
 size_t processes_of(uid_t uid, pid_t *pids, size_t max);
 /* Every process of u here killed (but keep), and reaped if our child. */
 void kill_processes_of(const struct tuser *u, pid_t keep);
+
+/* pid's parent, from /proc; -1 if there is no such process. */
+pid_t parent_of(pid_t pid);
+
+/* Calls done(pid), woken by SIGCHLD, till true or ms pass; its last answer. */
+bool wait_on_sigchld(bool (*done)(pid_t pid), pid_t pid, int ms);
+/* pid's exit code once reaped within ms; -1 if it did not exit (then it is
+ * killed and reaped). */
+int exit_status_within(pid_t pid, int ms);
+
+/*
+ * make check-asan's module runs only with the ASan runtime preloaded, which
+ * a set-user-ID program (sudo, doas, passwd) ignores: such cases skip there.
+ */
+void skip_if_the_module_is_sanitized(void);
 
 /* A real program that ran: its exit code (-1 if killed), its output. */
 struct client {
