@@ -178,6 +178,43 @@ static double ms_since(const struct timespec *t0)
 	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* ---- setup and teardown ---- */
+
+static int setup(void **state)
+{
+	gchar *path;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/pam_oo7-user.XXXXXX", g_get_tmp_dir());
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(confdir, sizeof(confdir), "%s/pam.d", dir);
+	snprintf(sock, sizeof(sock), "%s/pam.sock", dir);
+	if (mkdir(confdir, 0700) < 0)
+		return -1;
+	path = g_strdup_printf("%s/records", dir);
+	records = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	g_free(path);
+	return records < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	gchar *cmd;
+
+	(void)state;
+	if (daemon_pid > 0)
+		listener_stop(daemon_pid);
+	daemon_pid = -1;
+	close(records);
+	records = -1;
+	cmd = g_strdup_printf("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	g_free(cmd);
+	return 0;
+}
+
 /* ---- a login reaches each oo7 release ---- */
 
 static void login_unlocks_through_oo7_0_6(void **state)
@@ -308,8 +345,7 @@ static void login_with_setcred_sends_one_frame(void **state)
 	assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
 	assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
 	assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
-	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED),
-			 PAM_SUCCESS);
+	assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
 	pam_end(pamh, PAM_SUCCESS);
 
 	assert_one_frame(false, 0, "", PASSWORD);
@@ -404,62 +440,40 @@ static void login_leaves_the_host_as_it_was(void **state)
 	assert_one_frame(false, 0, "", PASSWORD);
 }
 
-/* ---- setup and teardown ---- */
-
-static int setup(void **state)
-{
-	gchar *path;
-
-	(void)state;
-	snprintf(dir, sizeof(dir), "%s/pam_oo7-user.XXXXXX", g_get_tmp_dir());
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(confdir, sizeof(confdir), "%s/pam.d", dir);
-	snprintf(sock, sizeof(sock), "%s/pam.sock", dir);
-	if (mkdir(confdir, 0700) < 0)
-		return -1;
-	path = g_strdup_printf("%s/records", dir);
-	records = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	g_free(path);
-	return records < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	gchar *cmd;
-
-	(void)state;
-	if (daemon_pid > 0)
-		listener_stop(daemon_pid);
-	daemon_pid = -1;
-	close(records);
-	records = -1;
-	cmd = g_strdup_printf("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-	g_free(cmd);
-	return 0;
-}
-
-#define U(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-
 int main(int argc, char **argv)
 {
 	static const struct CMUnitTest tests[] = {
-	    U(login_unlocks_through_oo7_0_6),
-	    U(login_unlocks_through_oo7_0_7_alpha),
-	    U(login_unlocks_through_oo7_main),
-	    U(encoding_dbus_sends_one_frame_and_nothing_dropped),
-	    U(password_change_sends_old_and_new),
-	    U(auth_alone_unlocks_at_pam_end),
-	    U(auth_alone_ended_with_a_failure_sends_nothing),
-	    U(pam_end_with_data_silent_sends_nothing),
-	    U(login_with_setcred_sends_one_frame),
-	    U(login_with_no_daemon_succeeds_and_sends_nothing),
-	    U(hung_daemon_costs_the_timeout),
-	    U(symlink_to_the_socket_gets_nothing),
-	    U(unknown_options_leave_the_login_and_the_delivery),
-	    U(login_leaves_the_host_as_it_was),
+	    cmocka_unit_test_setup_teardown(login_unlocks_through_oo7_0_6,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(login_unlocks_through_oo7_0_7_alpha,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(login_unlocks_through_oo7_main,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		encoding_dbus_sends_one_frame_and_nothing_dropped, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(password_change_sends_old_and_new,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(auth_alone_unlocks_at_pam_end,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		auth_alone_ended_with_a_failure_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		pam_end_with_data_silent_sends_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(login_with_setcred_sends_one_frame,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		login_with_no_daemon_succeeds_and_sends_nothing, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(hung_daemon_costs_the_timeout,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(symlink_to_the_socket_gets_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		unknown_options_leave_the_login_and_the_delivery, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(login_leaves_the_host_as_it_was,
+					    setup, teardown),
 	};
 	struct passwd *pw = getpwuid(getuid());
 

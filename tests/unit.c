@@ -58,6 +58,14 @@ static void log_forget(void)
 	unit_log.last[0] = '\0';
 }
 
+/* Each case starts with an empty log; it frees what it allocates. */
+static int setup(void **state)
+{
+	(void)state;
+	log_forget();
+	return 0;
+}
+
 /* ---- helpers ---- */
 
 /* n bytes of b on the heap, exactly: valgrind sees a read past them. */
@@ -1354,64 +1362,104 @@ static void put_uid_hex_writes_each_decimal_digit_as_two_hex_digits(void **s)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(
-		unlock_and_change_in_dbus_decode_with_libdbus_to_their_fields),
-	    cmocka_unit_test(
-		unlock_and_change_in_gvariant_decode_with_glib_in_normal_form),
-	    cmocka_unit_test(
-		empty_and_one_byte_passwords_decode_in_both_encodings),
-	    cmocka_unit_test(utf8_names_and_passwords_decode_in_both_encodings),
-	    cmocka_unit_test(
-		password_of_every_byte_but_nul_decodes_in_both_encodings),
-	    cmocka_unit_test(passwords_of_64_kib_decode_in_both_encodings),
-	    cmocka_unit_test(
-		user_names_of_1_to_64_bytes_decode_in_both_encodings),
-	    cmocka_unit_test(gvariant_offsets_widen_where_glib_wants_them),
-	    cmocka_unit_test(
-		fields_of_64_mib_are_encoded_and_longer_ones_refused),
-	    cmocka_unit_test(frames_match_the_golden_hex_byte_for_byte),
-	    cmocka_unit_test(
-		replies_from_libdbus_and_glib_parse_to_what_was_sent),
-	    cmocka_unit_test(every_truncated_reply_is_rejected),
-	    cmocka_unit_test(reply_in_one_encoding_never_parses_in_the_other),
-	    cmocka_unit_test(garbage_replies_are_rejected),
-	    cmocka_unit_test(
-		reply_and_error_from_libdbus_parse_to_their_fields),
-	    cmocka_unit_test(
-		variant_reply_reads_as_its_signature_then_its_string),
-	    cmocka_unit_test(
-		big_endian_reply_and_error_from_gdbus_parse_to_their_fields),
-	    cmocka_unit_test(every_prefix_of_a_message_asks_for_more_bytes),
-	    cmocka_unit_test(two_messages_in_one_buffer_parse_one_at_a_time),
-	    cmocka_unit_test(
-		bad_headers_and_strings_cut_before_their_nul_are_rejected),
-	    cmocka_unit_test(signature_longer_than_the_reader_holds_is_refused),
-	    cmocka_unit_test(
-		string_longer_than_a_bus_name_is_refused_not_copied),
-	    cmocka_unit_test(corrupt_messages_are_never_read_past_their_end),
-	    cmocka_unit_test(method_calls_of_bus_call_demarshal_in_libdbus),
-	    cmocka_unit_test(no_options_give_the_defaults),
-	    cmocka_unit_test(every_option_is_parsed_into_its_field),
-	    cmocka_unit_test(
-		every_route_encoding_and_the_timeout_bounds_are_accepted),
-	    cmocka_unit_test(socket_path_is_accepted_up_to_107_bytes),
-	    cmocka_unit_test(invalid_values_leave_the_defaults_and_are_logged),
-	    cmocka_unit_test(
-		invalid_option_is_logged_on_one_line_with_controls_escaped),
-	    cmocka_unit_test(controls_and_c1_are_escaped_byte_by_byte),
-	    cmocka_unit_test(
-		bidi_marks_separators_and_tags_are_escaped_byte_by_byte),
-	    cmocka_unit_test(invalid_utf8_is_escaped_byte_by_byte),
-	    cmocka_unit_test(backslash_is_escaped_so_no_escape_can_be_forged),
-	    cmocka_unit_test(
-		ordinary_text_and_letters_of_any_script_pass_unchanged),
-	    cmocka_unit_test(
-		valid_user_name_refuses_what_the_log_escapes_but_a_backslash),
-	    cmocka_unit_test(proc_stat_field_and_read_proc_read_this_process),
-	    cmocka_unit_test(proc_stat_field_counts_from_the_last_parenthesis),
-	    cmocka_unit_test(forked_child_that_has_not_executed_ran_no_program),
-	    cmocka_unit_test(
-		put_uid_hex_writes_each_decimal_digit_as_two_hex_digits),
+	    cmocka_unit_test_setup_teardown(
+		unlock_and_change_in_dbus_decode_with_libdbus_to_their_fields,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		unlock_and_change_in_gvariant_decode_with_glib_in_normal_form,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		empty_and_one_byte_passwords_decode_in_both_encodings, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		utf8_names_and_passwords_decode_in_both_encodings, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		password_of_every_byte_but_nul_decodes_in_both_encodings, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		passwords_of_64_kib_decode_in_both_encodings, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		user_names_of_1_to_64_bytes_decode_in_both_encodings, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		gvariant_offsets_widen_where_glib_wants_them, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		fields_of_64_mib_are_encoded_and_longer_ones_refused, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		frames_match_the_golden_hex_byte_for_byte, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		replies_from_libdbus_and_glib_parse_to_what_was_sent, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(every_truncated_reply_is_rejected,
+					    setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		reply_in_one_encoding_never_parses_in_the_other, setup, NULL),
+	    cmocka_unit_test_setup_teardown(garbage_replies_are_rejected, setup,
+					    NULL),
+	    cmocka_unit_test_setup_teardown(
+		reply_and_error_from_libdbus_parse_to_their_fields, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		variant_reply_reads_as_its_signature_then_its_string, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		big_endian_reply_and_error_from_gdbus_parse_to_their_fields,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		every_prefix_of_a_message_asks_for_more_bytes, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		two_messages_in_one_buffer_parse_one_at_a_time, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		bad_headers_and_strings_cut_before_their_nul_are_rejected,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		signature_longer_than_the_reader_holds_is_refused, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		string_longer_than_a_bus_name_is_refused_not_copied, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		corrupt_messages_are_never_read_past_their_end, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		method_calls_of_bus_call_demarshal_in_libdbus, setup, NULL),
+	    cmocka_unit_test_setup_teardown(no_options_give_the_defaults, setup,
+					    NULL),
+	    cmocka_unit_test_setup_teardown(
+		every_option_is_parsed_into_its_field, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		every_route_encoding_and_the_timeout_bounds_are_accepted, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		socket_path_is_accepted_up_to_107_bytes, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		invalid_values_leave_the_defaults_and_are_logged, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		invalid_option_is_logged_on_one_line_with_controls_escaped,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		controls_and_c1_are_escaped_byte_by_byte, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		bidi_marks_separators_and_tags_are_escaped_byte_by_byte, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		invalid_utf8_is_escaped_byte_by_byte, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		backslash_is_escaped_so_no_escape_can_be_forged, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		ordinary_text_and_letters_of_any_script_pass_unchanged, setup,
+		NULL),
+	    cmocka_unit_test_setup_teardown(
+		valid_user_name_refuses_what_the_log_escapes_but_a_backslash,
+		setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		proc_stat_field_and_read_proc_read_this_process, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		proc_stat_field_counts_from_the_last_parenthesis, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		forked_child_that_has_not_executed_ran_no_program, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		put_uid_hex_writes_each_decimal_digit_as_two_hex_digits, setup,
+		NULL),
 	};
 
 	/* A pattern (cmocka's * and ?) runs only the cases it names. */
