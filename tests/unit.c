@@ -1102,6 +1102,28 @@ static void invalid_values_leave_the_defaults_and_are_logged(void **s)
 	}
 }
 
+/* As pam_oo7(8) says: the last valid value counts; an invalid one is
+ * ignored, and the option stays as it was set before on the line. */
+static void repeated_option_keeps_its_last_valid_value(void **s)
+{
+	const char *argv[] = {
+	    "timeout=5000", "encoding=dbus",   "socket=/run/a",
+	    "timeout=7000", "timeout=abc",     "encoding=bogus",
+	    "socket=rel",   "auto_start=fork", "auto_start=x"};
+	struct oo7_opts o;
+
+	(void)s;
+	parse(&o, N_ELEMS(argv), argv);
+	assert_int_equal(o.timeout_ms, 7000);
+	assert_int_equal(o.encoding, OO7_ENC_DBUS);
+	assert_string_equal(o.socket, "/run/a");
+	assert_true(o.auto_start);
+	assert_int_equal(o.route, OO7_ROUTE_FORK);
+	assert_int_equal(unit_log.lines, 4);
+	assert_string_equal(unit_log.last,
+			    "Ignoring unknown or invalid option: auto_start=x");
+}
+
 /* A pam.d line cannot forge a log line through the module. */
 static void invalid_option_is_logged_on_one_line_with_controls_escaped(void **s)
 {
@@ -1433,6 +1455,8 @@ int main(int argc, char **argv)
 		socket_path_is_accepted_up_to_107_bytes, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		invalid_values_leave_the_defaults_and_are_logged, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		repeated_option_keeps_its_last_valid_value, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		invalid_option_is_logged_on_one_line_with_controls_escaped,
 		setup, NULL),
