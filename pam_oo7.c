@@ -1192,6 +1192,8 @@ static int fork_child(struct oo7_child *ch, int child_end, int parent_end)
 	sigprocmask(SIG_SETMASK, &all, &old);
 	ch->pid = fork();
 	if (ch->pid == 0) {
+		/* a parent that dies before its byte leaves end of file here */
+		close(parent_end);
 		if (read(child_end, &go, 1) != 1 || go != 'g')
 			_exit(0);
 		return 0;
@@ -2196,8 +2198,9 @@ static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 		start_grandchild(&sp, st->pw, deadline);
 	if (r == 0)
 		exec_daemon(&sp, st->pw, sp.status_fd);
+	/* it keeps the deadline itself: killed only past the margin */
 	if (r > 0 && stays)
-		end_child(&mid, 0, deadline);
+		end_child(&mid, 0, deadline + OO7_KILL_WAIT_NS);
 	finish_spawn(&sp);
 	if (r > 0 && sp.in >= 0 &&
 	    io_all(sp.in, (void *)st->password, strlen(st->password), true,

@@ -1358,6 +1358,33 @@ static void forked_child_that_has_not_executed_ran_no_program(void **s)
 	assert_false(ran);
 }
 
+/*
+ * The child of fork_child holds no copy of the parent's end: a parent that
+ * dies before it sends its byte leaves the child end of file, never a
+ * read that waits for ever (in a child of root, with every signal blocked).
+ */
+static void fork_child_closes_the_parents_end_in_the_child(void **s)
+{
+	struct oo7_child ch;
+	int sv[2], status = -1;
+	int r;
+
+	(void)s;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	r = fork_child(&ch, sv[1], sv[0]);
+	if (r == 0)
+		_exit(fcntl(sv[0], F_GETFD) < 0 && errno == EBADF ? 0 : 1);
+	assert_int_equal(r, 1);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(waitpid(ch.pid, &status, 0), ch.pid);
+	if (ch.pidfd >= 0)
+		close(ch.pidfd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* SASL EXTERNAL names a uid by its decimal digits, each in hex. */
 static void put_uid_hex_writes_each_decimal_digit_as_two_hex_digits(void **s)
 {
@@ -1481,6 +1508,8 @@ int main(int argc, char **argv)
 		proc_stat_field_counts_from_the_last_parenthesis, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		forked_child_that_has_not_executed_ran_no_program, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		fork_child_closes_the_parents_end_in_the_child, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		put_uid_hex_writes_each_decimal_digit_as_two_hex_digits, setup,
 		NULL),
