@@ -2076,20 +2076,18 @@ static void start_grandchild(const struct oo7_spawn *sp,
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	struct oo7_child gc = {.pid = -1, .pidfd = -1};
-	int ends[2], err = EMFILE, r = -1;
+	int ends[2], err, r;
 
 	/* ours to reap: a host that ignores SIGCHLD would have it reaped */
 	sigaction(SIGCHLD, &dfl, NULL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0)
-		r = fork_child(&gc, ends[0], ends[1]);
+	r = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0
+		? -errno
+		: fork_child(&gc, ends[0], ends[1]);
 	if (r == 0)
 		exec_daemon(sp, pw, ends[0]);
-	if (r > 0) {
+	if (r > 0)
 		close(ends[0]);
-		err = -await_exec(ends[1], gc.pid, deadline);
-	} else if (r < 0) {
-		err = -r;
-	}
+	err = r > 0 ? -await_exec(ends[1], gc.pid, deadline) : -r;
 	if (r > 0 && err && err != ETIMEDOUT) /* it ends, or has ended */
 		wait_child(&gc, deadline);
 	if (write(sp->status_fd, &err, sizeof(err)) != sizeof(err))

@@ -1385,6 +1385,35 @@ static void fork_child_closes_the_parents_end_in_the_child(void **s)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * The intermediate child of a lasting start, out of fds, reports the errno
+ * of its failed socketpair to the parent: EMFILE.
+ */
+static void start_grandchild_reports_why_it_could_not_fork(void **s)
+{
+	struct oo7_spawn sp = {.stdin_fd = -1};
+	struct passwd pw = {.pw_name = (char *)"nobody"};
+	int sv[2], err = 0, status = -1;
+	pid_t pid;
+
+	(void)s;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	sp.status_fd = sv[1];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* no new fd at all: the fds open stay usable */
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){0, 0});
+		start_grandchild(&sp, &pw, now_ns() + 1000000000U);
+	}
+	close(sv[1]);
+	assert_int_equal(read(sv[0], &err, sizeof(err)), sizeof(err));
+	close(sv[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(err, EMFILE);
+}
+
 /* SASL EXTERNAL names a uid by its decimal digits, each in hex. */
 static void put_uid_hex_writes_each_decimal_digit_as_two_hex_digits(void **s)
 {
@@ -1510,6 +1539,8 @@ int main(int argc, char **argv)
 		forked_child_that_has_not_executed_ran_no_program, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		fork_child_closes_the_parents_end_in_the_child, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		start_grandchild_reports_why_it_could_not_fork, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		put_uid_hex_writes_each_decimal_digit_as_two_hex_digits, setup,
 		NULL),
