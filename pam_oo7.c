@@ -2419,12 +2419,16 @@ static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
 					 code == 5 ? &m->reply_serial : &u);
 		else if (type == 's' || type == 'o' || type == 'g')
 			ok = bus_get_string(&in, &at, (char)type,
-					    code == 4 ? m->error : sig);
+					    code == 4   ? m->error
+					    : code == 8 ? sig
+							: NULL);
 		else
 			ok = false;
+		if (ok && code == 8 && type == 'g' &&
+		    strlen(sig) >= sizeof(m->signature))
+			return -EBADMSG;
 		if (ok && code == 8 && type == 'g')
-			ok = strlen(sig) < sizeof(m->signature) &&
-			     memcpy(m->signature, sig, strlen(sig) + 1);
+			memcpy(m->signature, sig, strlen(sig) + 1);
 	}
 	body_at = (end + 7) & ~(size_t)7;
 	m->body = (struct oo7_bus_in){
