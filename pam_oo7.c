@@ -3048,12 +3048,15 @@ static void rekey(pam_handle_t *pamh, const struct oo7_opts *o, const char *old,
 	if (r == OO7_NO_DAEMON &&
 	    bring_up(pamh, o, &st, OO7_ASK_START, deadline) != OO7_UP_NONE)
 		r = send_request(pamh, o, &req, &st, deadline);
-	if (st.child.pid > 0 && end_child(&st.child, SIGTERM, deadline))
-		debug_log(pamh, o, "Stopped the daemon started for the change");
-	else if (st.child.pid > 0)
-		oo7_log(pamh, LOG_NOTICE,
-			"The daemon started for the change did not stop "
-			"before the timeout: killed");
+	if (st.child.pid > 0) {
+		if (end_child(&st.child, SIGTERM, deadline))
+			debug_log(pamh, o,
+				  "Stopped the daemon started for the change");
+		else
+			oo7_log(pamh, LOG_NOTICE,
+				"The daemon started for the change did not "
+				"stop before the timeout: killed");
+	}
 	if (r == OO7_SENT)
 		req.op = OO7_OP_UNLOCK;
 	else

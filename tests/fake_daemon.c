@@ -7,7 +7,7 @@
  * stdin, and its generation; then it binds the socket where oo7-daemon
  * binds (/run/user/UID/oo7-pam.sock) and records the frames it gets, as the
  * listener does. Named ...-fail it exits at once; named ...-noread it never
- * reads stdin.
+ * reads stdin; named ...-noterm it ignores SIGTERM.
  *
  * Its generation is the oo7-daemon release it stands in for, named by the
  * file /run/user/UID/fake-daemon.generation: "0.6", "0.7.0.alpha" or
@@ -411,6 +411,8 @@ int main(int argc, char **argv)
 	if (len > 7 && !strcmp(argv[0] + len - 7, "-noread"))
 		for (;;)
 			pause();
+	if (len > 7 && !strcmp(argv[0] + len - 7, "-noterm"))
+		signal(SIGTERM, SIG_IGN);
 	snprintf(keyring.path, sizeof(keyring.path), "%s/keyring", dir);
 	snprintf(keyring.tmp, sizeof(keyring.tmp), "%s/keyring.tmp", dir);
 	keyring.on = access(keyring.path, F_OK) == 0;

@@ -239,6 +239,30 @@ static void daemon_that_exits_at_once_costs_at_most_the_timeout(void **state)
 	broken_daemon_costs_at_most_the_timeout(fake_named("-fail"), NULL);
 }
 
+/*
+ * A daemon started for a change, and deaf to SIGTERM: killed at the
+ * deadline and reaped, and the log says so.
+ */
+static void
+daemon_started_for_a_change_that_ignores_sigterm_is_killed(void **state)
+{
+	struct timespec t0;
+
+	(void)state;
+	t_runtime_dir(&t_alice);
+	stack("timeout=500 daemon=%s", fake_named("-noterm"));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	assert_int_equal(t_chauthtok("login", "alice", "hunter2", "s3cret"),
+			 PAM_SUCCESS);
+
+	assert_took_ms(&t0, 500);
+	assert_true(fake_daemon_ran(&t_alice));
+	assert_int_equal(fake_daemons_of(&t_alice), 0);
+	assert_logged("The daemon started for the change did not stop before "
+		      "the timeout: killed");
+}
+
 /* ---- where the daemon is looked for ---- */
 
 static const char *const daemon_paths[] = {
@@ -386,7 +410,8 @@ static void daemon_for_a_change_that_exits_leaves_no_child_nor_fd(void **state)
 static int in_a_subreaper(int (*fn)(void), bool kill_at_exec)
 {
 	struct sock_filter at_exec[] = {
-	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		     offsetof(struct seccomp_data, nr)),
 	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execve, 1, 0),
 	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execveat, 0, 1),
 	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
@@ -518,6 +543,9 @@ int daemon_start_group(void)
 		missing_daemon_costs_at_most_the_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		daemon_that_never_reads_the_password_costs_at_most_the_timeout,
+		setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		daemon_started_for_a_change_that_ignores_sigterm_is_killed,
 		setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		daemon_that_exits_at_once_costs_at_most_the_timeout, setup,
