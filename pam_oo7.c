@@ -1116,7 +1116,7 @@ static bool child_gone(struct oo7_child *ch)
 		/* Linux 5.3 has pidfds, but waitid takes them from 5.4 on */
 		close(ch->pidfd);
 		ch->pidfd = -1;
-		return false; /* asked again by pid */
+		return child_gone(ch);
 	}
 	if (r == 0 && si.si_pid == 0)
 		return false;
@@ -1946,7 +1946,8 @@ static int build_env(pam_handle_t *pamh, const struct passwd *pw,
 		free(pam_env[i]);
 	}
 	free(pam_env);
-	if (!xdg && look_up(dir, &st, "/run/user/%u", (unsigned int)pw->pw_uid) == 0 &&
+	if (!xdg &&
+	    look_up(dir, &st, "/run/user/%u", (unsigned int)pw->pw_uid) == 0 &&
 	    S_ISDIR(st.st_mode) && st.st_uid == pw->pw_uid)
 		xdg = dir;
 	r = r ?: env_set(e, "HOME", pw->pw_dir);
@@ -1957,7 +1958,7 @@ static int build_env(pam_handle_t *pamh, const struct passwd *pw,
 	if (!r && xdg)
 		r = env_set(e, "XDG_RUNTIME_DIR", xdg);
 	if (!r && xdg && env_find(e, "DBUS_SESSION_BUS_ADDRESS") == e->n &&
-	    find_in_runtime(pamh, pw, "bus", bus + strlen(bus), &st) == 0 &&
+	    look_up(bus + strlen(bus), &st, "%s/bus", xdg) == 0 &&
 	    S_ISSOCK(st.st_mode))
 		r = env_set(e, "DBUS_SESSION_BUS_ADDRESS", bus);
 	return r;
