@@ -2010,25 +2010,27 @@ static void set_all_signals(void (*handler)(int))
 
 /*
  * In the child that becomes the daemon, every signal blocked since before
- * fork: ignore them all (which drops what the host's process group was
- * sent meanwhile), set up the process, leave the host's session, then
+ * fork: set up the process, leave the host's session, then ignore every
+ * signal (a blocked signal is kept pending even when ignored; setting
+ * SIG_IGN drops what the host's process group was sent meanwhile), then
  * default handlers, an empty mask, and exec. Never returns; a failure
- * writes its errno on status (moved to fd 3), which exec closes.
+ * writes its errno on status, lifted above 3 first (the host may have had
+ * 0..2 closed), which exec closes.
  */
 static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw,
 			int status)
 {
+	int lifted = fcntl(status, F_DUPFD_CLOEXEC, 4), err;
 	sigset_t none;
-	int err;
 
-	set_all_signals(SIG_IGN);
+	if (lifted >= 0)
+		status = lifted;
 	umask(077);
 	err = setup_fds(sp->stdin_fd, status, CLOSE_RANGE_CLOEXEC);
-	if (!err)
-		status = 3;
 	err = err ?: become_user_fully(pw, sp->groups, sp->ngroups);
 	if (!err && setsid() < 0)
 		err = -errno;
+	set_all_signals(SIG_IGN);
 	if (!err && chdir(pw->pw_dir) < 0 && chdir("/") < 0)
 		err = -errno;
 	if (!err) {
