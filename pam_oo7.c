@@ -1707,14 +1707,15 @@ static enum oo7_result send_once(pam_handle_t *pamh, const struct oo7_opts *o,
 	r = open_daemon(pamh, o, req->pw, true, &c[0]);
 	if (r == OO7_SENT && o->encoding == OO7_ENC_AUTO)
 		open_daemon(pamh, o, req->pw, true, &c[1]);
-	tries = c[1].fd >= 0 ? 2 : 1;
-	for (int i = 0; i < tries && r == (i ? OO7_UNREAD : OO7_SENT); i++) {
+	tries = r != OO7_SENT ? 0 : c[1].fd >= 0 ? 2 : 1;
+	for (int i = 0; i < tries; i++) {
 		r = deliver_in(pamh, o, req, &c[i]);
 		if (r == OO7_SENT)
 			r = read_reply(pamh, o, req->op, &c[i]);
-		if (c[i].fd >= 0)
-			close(c[i].fd);
+		close(c[i].fd);
 		c[i].fd = -1;
+		if (r != OO7_UNREAD) /* read, or failed: no second attempt */
+			break;
 	}
 	if (r == OO7_UNREAD && o->encoding == OO7_ENC_AUTO && tries == 1) {
 		/* a daemon that reads GVariant replies: this one dropped it */
@@ -2613,7 +2614,7 @@ static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 		return;
 	r = bus_rpc(c, 2, &owner, a->owner, NULL);
 	if (r == 0)
-		bus_rpc(c, 3, &pid, state, &a->owner_pid);
+		bus_rpc(c, 3, &pid, NULL, &a->owner_pid);
 	if (r != -ENOENT) {
 		a->result = r == 0 ? OO7_BUS_OWNED : OO7_BUS_FAILED;
 		return;
@@ -2622,9 +2623,10 @@ static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 		r = bus_rpc(c, 4, &start, unit, NULL);
 	else if ((r = bus_rpc(c, 4, &get_unit, unit, NULL)) == 0)
 		r = bus_rpc(c, 5, &get_state, state, NULL);
-	memcpy(a->error, c->error, sizeof(a->error));
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		memcpy(a->error, c->error, sizeof(a->error));
 		a->result = OO7_BUS_ERROR;
+	}
 	else if (r == 0)
 		a->result = ask == OO7_ASK_START || !strcmp(state, "activating")
 				? OO7_BUS_STARTING
@@ -2826,9 +2828,9 @@ static enum oo7_up judge_answer(pam_handle_t *pamh, const struct oo7_opts *o,
 			pw->pw_name);
 	else
 		debug_log(pamh, o, "No session bus for %s", pw->pw_name);
-	return a->result == OO7_BUS_STARTING ? OO7_UP_MANAGER
-	       : a->result == OO7_BUS_NONE   ? OO7_UP_NOBODY
-					    : OO7_UP_NONE;
+	if (a->result == OO7_BUS_STARTING)
+		return OO7_UP_MANAGER;
+	return a->result == OO7_BUS_NONE ? OO7_UP_NOBODY : OO7_UP_NONE;
 }
 
 /*
