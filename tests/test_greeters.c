@@ -297,6 +297,18 @@ static void su_to_a_system_user_starts_nothing(void **state)
 	session_starts_nothing("su", &postgres_user, "user");
 }
 
+/*
+ * UID_MIN of /etc/login.defs draws the line, not a number of the
+ * module's own: above alice's uid, her session starts nothing either.
+ */
+static void uid_min_of_login_defs_counts(void **state)
+{
+	(void)state;
+	bind_text("/etc/login.defs", "login.defs", "UID_MIN\t\t\t62000\n",
+		  0644);
+	session_starts_nothing("su", &t_alice, "user");
+}
+
 int greeters_group(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +333,8 @@ int greeters_group(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(su_to_a_system_user_starts_nothing,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(uid_min_of_login_defs_counts, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests_name("greeters", tests, NULL, NULL);
