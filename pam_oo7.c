@@ -200,12 +200,12 @@ enum oo7_ask {
 
 /* What asking the user's session bus came to. */
 enum oo7_bus_result {
-	OO7_BUS_NONE,	    /* no bus, or it refused us */
-	OO7_BUS_OWNED,	    /* org.freedesktop.secrets has an owner */
-	OO7_BUS_STARTING,   /* the manager starts oo7-daemon.service */
-	OO7_BUS_IDLE,	    /* it is not starting it (and was not asked) */
-	OO7_BUS_ERROR,	    /* an error reply, named in the answer */
-	OO7_BUS_FAILED,	    /* no answer a bus would give */
+	OO7_BUS_NONE,	  /* no bus, or it refused us */
+	OO7_BUS_OWNED,	  /* org.freedesktop.secrets has an owner */
+	OO7_BUS_STARTING, /* the manager starts oo7-daemon.service */
+	OO7_BUS_IDLE,	  /* it is not starting it (and was not asked) */
+	OO7_BUS_ERROR,	  /* an error reply, named in the answer */
+	OO7_BUS_FAILED,	  /* no answer a bus would give */
 };
 
 /* How a daemon that did not answer is on its way. */
@@ -424,8 +424,8 @@ static void oo7_log(pam_handle_t *pamh, int prio, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	escape_for_log(line, safe);
-	pam_syslog(pamh, prio, "%s%s", oo7_in_pam_end ? "pam_oo7(pam_end): " : "",
-		   safe);
+	pam_syslog(pamh, prio, "%s%s",
+		   oo7_in_pam_end ? "pam_oo7(pam_end): " : "", safe);
 }
 
 #define debug_log(pamh, o, ...)                                                \
@@ -695,7 +695,7 @@ static void kept_drop(pam_handle_t *pamh)
  * It replaces what was kept before. Returns 0 or -ENOMEM (logged).
  */
 static int kept_store(pam_handle_t *pamh, const struct oo7_request *req,
-			 const struct oo7_opts *auth)
+		      const struct oo7_opts *auth)
 {
 	struct oo7_kept *s = calloc(1, sizeof(*s));
 	int r;
@@ -759,8 +759,8 @@ static int kept_store_authtok(pam_handle_t *pamh, const struct oo7_opts *o)
  * request is for. The pointer stays valid until kept_drop.
  */
 static enum oo7_kept_whose kept_whose(pam_handle_t *pamh,
-				       const struct oo7_request *req,
-				       const struct oo7_kept **kept)
+				      const struct oo7_request *req,
+				      const struct oo7_kept **kept)
 {
 	const void *data = NULL;
 
@@ -1065,9 +1065,9 @@ static ssize_t io_once(int fd, void *buf, size_t len, bool out,
 			return n;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		r = errno == EAGAIN ? wait_fd(fd, out ? POLLOUT : POLLIN,
-					      deadline)
-				    : 0;
+		r = errno == EAGAIN
+			? wait_fd(fd, out ? POLLOUT : POLLIN, deadline)
+			: 0;
 		if (r < 0)
 			return r;
 	}
@@ -1107,10 +1107,10 @@ static bool child_gone(struct oo7_child *ch)
 	if (ch->pid <= 0)
 		return true;
 	do
-		r = ch->pidfd >= 0 ? waitid((idtype_t)P_PIDFD, (id_t)ch->pidfd,
-					    &si, WEXITED | WNOHANG)
-				   : waitid(P_PID, (id_t)ch->pid, &si,
-					    WEXITED | WNOHANG);
+		r = ch->pidfd >= 0
+			? waitid((idtype_t)P_PIDFD, (id_t)ch->pidfd, &si,
+				 WEXITED | WNOHANG)
+			: waitid(P_PID, (id_t)ch->pid, &si, WEXITED | WNOHANG);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && errno == EINVAL && ch->pidfd >= 0) {
 		/* Linux 5.3 has pidfds, but waitid takes them from 5.4 on */
@@ -1264,8 +1264,8 @@ static int setup_fds(int in, int keep, unsigned int flags)
 static int become_user_fully(const struct passwd *pw, const gid_t *groups,
 			     int ngroups)
 {
-	struct __user_cap_header_struct h = {
-	    .version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_header_struct h = {.version =
+						 _LINUX_CAPABILITY_VERSION_3};
 	/* zeroed: valgrind takes capget to fill only the first set */
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = {{0}};
 	uid_t r, e, s;
@@ -1675,8 +1675,8 @@ static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
 			strerror((int)-n));
 		return OO7_FAILED;
 	}
-	debug_log(pamh, o, "Sent the %s request for %s in %s",
-		  op_name(req->op), req->user, encoding_name(c->enc));
+	debug_log(pamh, o, "Sent the %s request for %s in %s", op_name(req->op),
+		  req->user, encoding_name(c->enc));
 	return OO7_SENT;
 }
 
@@ -1789,8 +1789,7 @@ static size_t put_decimal(char *out, uint32_t v)
  * Returns its length, or 0 when there is none (pid 0: unknown). Safe
  * after fork.
  */
-static size_t read_proc(uint32_t pid, const char *leaf, char *buf,
-			size_t size)
+static size_t read_proc(uint32_t pid, const char *leaf, char *buf, size_t size)
 {
 	char path[48] = "/proc/";
 	size_t at = strlen(path);
@@ -2423,7 +2422,7 @@ static ssize_t bus_parse(const uint8_t *b, size_t n, struct oo7_bus_msg *m)
 					 code == 5 ? &m->reply_serial : &u);
 		else if (type == 's' || type == 'o' || type == 'g')
 			ok = bus_get_string(&in, &at, (char)type,
-					    code == 4   ? m->error
+					    code == 4	? m->error
 					    : code == 8 ? sig
 							: NULL);
 		else
@@ -2559,8 +2558,8 @@ static int bus_rpc(struct oo7_bus_conn *c, uint32_t serial,
 		return r ?: -EBADMSG;
 	if (type == 'u')
 		return bus_get_u32(&m.body, &at, u) ? 0 : -EBADMSG;
-	if (type == 'v' && (!bus_get_string(&m.body, &at, 'g', out) ||
-			    strcmp(out, "s")))
+	if (type == 'v' &&
+	    (!bus_get_string(&m.body, &at, 'g', out) || strcmp(out, "s")))
 		return -EBADMSG;
 	return bus_get_string(&m.body, &at, type == 'v' ? 's' : type, out)
 		   ? 0
@@ -2603,9 +2602,9 @@ static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 				     "StartUnit", OO7_UNIT, "replace", "o"),
 	    get_unit = OO7_MANAGER_CALL(OO7_MANAGER_PATH, OO7_MANAGER_IFACE,
 					"GetUnit", OO7_UNIT, NULL, "o"),
-	    get_state = OO7_MANAGER_CALL(unit, "org.freedesktop.DBus.Properties",
-					 "Get", "org.freedesktop.systemd1.Unit",
-					 "ActiveState", "v");
+	    get_state = OO7_MANAGER_CALL(
+		unit, "org.freedesktop.DBus.Properties", "Get",
+		"org.freedesktop.systemd1.Unit", "ActiveState", "v");
 	int r;
 
 	a->result = OO7_BUS_FAILED;
@@ -2626,8 +2625,7 @@ static void bus_ask(struct oo7_bus_conn *c, uid_t uid, enum oo7_ask ask,
 	if (r == -ENOENT) {
 		memcpy(a->error, c->error, sizeof(a->error));
 		a->result = OO7_BUS_ERROR;
-	}
-	else if (r == 0)
+	} else if (r == 0)
 		a->result = ask == OO7_ASK_START || !strcmp(state, "activating")
 				? OO7_BUS_STARTING
 				: OO7_BUS_IDLE;
@@ -2758,11 +2756,14 @@ static enum oo7_up judge_owner(pam_handle_t *pamh, const struct oo7_opts *o,
 		return OO7_UP_NONE;
 	}
 	if (started_lately(a->owner_pid)) {
-		debug_log(pamh, o, "oo7-daemon (pid %u) owns %s: waiting for "
-			  "its socket", a->owner_pid, OO7_BUS_SECRETS);
+		debug_log(pamh, o,
+			  "oo7-daemon (pid %u) owns %s: waiting for "
+			  "its socket",
+			  a->owner_pid, OO7_BUS_SECRETS);
 		return OO7_UP_MANAGER;
 	}
-	debug_log(pamh, o, "oo7-daemon (pid %u) owns %s but has no socket: "
+	debug_log(pamh, o,
+		  "oo7-daemon (pid %u) owns %s but has no socket: "
 		  "oo7 0.6 unlinks it once it has served a connection",
 		  a->owner_pid, OO7_BUS_SECRETS);
 	return OO7_UP_NONE;
@@ -2797,8 +2798,10 @@ static enum oo7_up judge_error(pam_handle_t *pamh, const struct oo7_opts *o,
 		  pw->pw_name);
 	if (find_session_socket(pamh, pw, "systemd/private", path) < 0)
 		return OO7_UP_NOBODY;
-	debug_log(pamh, o, "The service manager of %s is not on its bus yet: "
-		  "waiting for the daemon it starts", pw->pw_name);
+	debug_log(pamh, o,
+		  "The service manager of %s is not on its bus yet: "
+		  "waiting for the daemon it starts",
+		  pw->pw_name);
 	return OO7_UP_MANAGER;
 }
 
@@ -2816,12 +2819,14 @@ static enum oo7_up judge_answer(pam_handle_t *pamh, const struct oo7_opts *o,
 	if (a->result == OO7_BUS_ERROR)
 		return judge_error(pamh, o, pw, a->error);
 	if (a->result == OO7_BUS_STARTING)
-		debug_log(pamh, o, "The service manager of %s %s %s", pw->pw_name,
-			  ask == OO7_ASK_START ? "starts" : "is starting",
-			  OO7_UNIT);
+		debug_log(
+		    pamh, o, "The service manager of %s %s %s", pw->pw_name,
+		    ask == OO7_ASK_START ? "starts" : "is starting", OO7_UNIT);
 	else if (a->result == OO7_BUS_IDLE)
-		debug_log(pamh, o, "The service manager of %s is not starting "
-			  "%s", pw->pw_name, OO7_UNIT);
+		debug_log(pamh, o,
+			  "The service manager of %s is not starting "
+			  "%s",
+			  pw->pw_name, OO7_UNIT);
 	else if (a->result == OO7_BUS_FAILED)
 		oo7_log(pamh, LOG_WARNING,
 			"The session bus of %s did not answer as a bus does",

@@ -469,9 +469,9 @@ static pid_t manager_up(pid_t *bus, double *took)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		const char *const argv[] = {FAKE_MANAGER, "--address", addr,
-					    "--exec",	  FAKE_DAEMON,
-					    "--ready-fd", ready_fd,  NULL};
+		const char *const argv[] = {
+		    FAKE_MANAGER, "--address",	addr,	  "--exec",
+		    FAKE_DAEMON,  "--ready-fd", ready_fd, NULL};
 
 		t_become(&t_alice);
 		if (!t_fd_at_3(ready[1]) || chdir("/") < 0)
@@ -595,15 +595,16 @@ static int started_by(const char *rec, pid_t manager)
 
 	if (ppid == getpid())
 		return -1;
-	return ppid == manager && g_str_has_prefix(rec, "argv " FAKE_DAEMON "\n");
+	return ppid == manager &&
+	       g_str_has_prefix(rec, "argv " FAKE_DAEMON "\n");
 }
 
 /*
  * The first login of a user whose session bus and service manager are up
  * and have never started the Secret Service: a fresh dbus-daemon and
  * stand-in manager for each login (its own /run/user tmpfs), up before the
- * clock starts, and no daemon running. Timed: the whole login as the user waits for it,
- * pam_start to pam_end, of a stack whose auth keeps the password and
+ * clock starts, and no daemon running. Timed: the whole login as the user waits
+ * for it, pam_start to pam_end, of a stack whose auth keeps the password and
  * whose session has plain auto_start; the module asks the user's service
  * manager to start oo7-daemon.service, waits for the PAM socket and sends
  * the unlock. Then the stand-in (by the pid it wrote, checked to be it),
@@ -645,7 +646,8 @@ static void first_login_through_the_manager(void)
 		g_free(keyring);
 		manager = manager_up(&bus, &up[i]);
 		if (manager < 0) {
-			fprintf(stderr, "bench: no bus and manager within %d ms\n",
+			fprintf(stderr,
+				"bench: no bus and manager within %d ms\n",
 				T_UP_MS);
 			exit(1);
 		}

@@ -130,8 +130,9 @@ static void host_packages(void)
 	snprintf(work, sizeof(work), "%s/etc-work", base);
 	if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
 		die("etc-up");
-	snprintf(opts, sizeof(opts), "lowerdir=%s/etc:/etc,upperdir=%s,workdir=%s",
-		 HOSTPKGS_DIR, up, work);
+	snprintf(opts, sizeof(opts),
+		 "lowerdir=%s/etc:/etc,upperdir=%s,workdir=%s", HOSTPKGS_DIR,
+		 up, work);
 	if (mount("overlay", "/etc", "overlay", 0, opts) < 0)
 		die("an overlay of the unpacked packages on /etc");
 }

@@ -314,7 +314,8 @@ static bool dropped_by_generation(const struct listener_cfg *cfg,
 	 * the loose behaviours differ only in what they answer.
 	 */
 	if (cfg->generation == NO_GENERATION &&
-	    cfg->behaviour != LISTENER_CLOSE && cfg->behaviour != LISTENER_REPLY)
+	    cfg->behaviour != LISTENER_CLOSE &&
+	    cfg->behaviour != LISTENER_REPLY)
 		return false;
 	/* Only these two operations deserialise (serde_repr). */
 	decoded = frame_decode(f, len, reads_gvariant(cfg), &d) && d.op <= 1;

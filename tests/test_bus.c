@@ -387,8 +387,8 @@ static bool answer_as_a_big_endian_owner(int c, int heard)
  */
 static bool answer_no_owner(int c, const uint8_t *buf, size_t len)
 {
-	DBusMessage *call = dbus_message_demarshal((const char *)buf,
-						   (int)len, NULL),
+	DBusMessage *call = dbus_message_demarshal((const char *)buf, (int)len,
+						   NULL),
 		    *err;
 	char *blob = NULL;
 	int blob_len;
@@ -1087,8 +1087,8 @@ static void assert_call(const uint8_t **p, size_t *n, uint32_t serial,
 	assert_null(dbus_message_get_sender(got));
 	assert_false(dbus_message_get_no_reply(got));
 	assert_false(dbus_message_get_auto_start(got));
-	want = dbus_message_new_method_call(c->dest, c->path, c->iface,
-					    c->member);
+	want =
+	    dbus_message_new_method_call(c->dest, c->path, c->iface, c->member);
 	for (size_t i = 0; i < 2 && c->args[i]; i++)
 		dbus_message_append_args(want, DBUS_TYPE_STRING, &c->args[i],
 					 DBUS_TYPE_INVALID);
@@ -1108,7 +1108,13 @@ static void assert_call(const uint8_t **p, size_t *n, uint32_t serial,
 	*n -= (size_t)len;
 }
 
-#define DRIVER_CALL(m, a) {DRIVER, DRIVER_PATH, DRIVER, (m), {(a)}}
+#define DRIVER_CALL(m, a)                                                      \
+	{                                                                      \
+		DRIVER, DRIVER_PATH, DRIVER, (m),                              \
+		{                                                              \
+			(a)                                                    \
+		}                                                              \
+	}
 
 /*
  * What the module says on the bus, read back by libdbus: Hello, who owns

@@ -231,8 +231,9 @@ static void system_user_exists(const struct tuser *u)
 static void session_starts_nothing(const char *service, const struct tuser *u,
 				   const char *class)
 {
-	const char *argv[] = {"/usr/bin/pamtester", "-v", service, u->name,
-			      "open_session", "close_session", NULL};
+	const char *argv[] = {
+	    "/usr/bin/pamtester", "-v", service, u->name, "open_session",
+	    "close_session",	  NULL};
 	pid_t left[4];
 	struct client c;
 

@@ -373,8 +373,8 @@ static void auth_alone_in_a_host_of_another_uid_sends_nothing(void **state)
  * which refuses a wrong password. The stacks README gives never run that
  * line after a refusal (test_real_login.c).
  */
-static void refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon(
-    void **state)
+static void
+refused_attempt_on_a_hand_written_stack_reaches_only_her_daemon(void **state)
 {
 	const char *const wrong[] = {"wrong", NULL};
 	pam_handle_t *pamh;

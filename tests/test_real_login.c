@@ -644,7 +644,7 @@ static void vlock_sends_only_the_password_that_unlocked(void **state)
 #define FEDORA_SYSTEM_AUTH                                                     \
 	FEDORA_AUTH_HEAD                                                       \
 	"auth [success=ok default=2] pam_unix.so nullok\n"                     \
-	"auth optional " MODULE_PATH "\n"                                       \
+	"auth optional " MODULE_PATH "\n"                                      \
 	"auth sufficient pam_permit.so\n" FEDORA_AUTH_TAIL
 #define FEDORA_LOGIN                                                           \
 	"auth substack system-auth\n"                                          \

@@ -211,10 +211,14 @@ static void escape_sequence_in_a_daemon_message_is_escaped(void **state)
  * the log must show it.
  */
 static const char *const hidden[][2] = {
-    {"\xe2\x80\xa8", "\\xe2\\x80\\xa8"}, {"\xe2\x80\xa9", "\\xe2\\x80\\xa9"},
-    {"\xe2\x80\x8e", "\\xe2\\x80\\x8e"}, {"\xe2\x80\x8f", "\\xe2\\x80\\x8f"},
-    {"\xd8\x9c", "\\xd8\\x9c"},	       {"\xe2\x80\x8b", "\\xe2\\x80\\x8b"},
-    {"\xef\xbb\xbf", "\\xef\\xbb\\xbf"}, {"\xf3\xa0\x81\x81", "\\xf3\\xa0\\x81\\x81"},
+    {"\xe2\x80\xa8", "\\xe2\\x80\\xa8"},
+    {"\xe2\x80\xa9", "\\xe2\\x80\\xa9"},
+    {"\xe2\x80\x8e", "\\xe2\\x80\\x8e"},
+    {"\xe2\x80\x8f", "\\xe2\\x80\\x8f"},
+    {"\xd8\x9c", "\\xd8\\x9c"},
+    {"\xe2\x80\x8b", "\\xe2\\x80\\x8b"},
+    {"\xef\xbb\xbf", "\\xef\\xbb\\xbf"},
+    {"\xf3\xa0\x81\x81", "\\xf3\\xa0\\x81\\x81"},
 };
 
 /* A daemon's refusal that holds each of them reaches the log escaped. */
@@ -230,8 +234,8 @@ static void hidden_characters_in_a_daemon_message_are_escaped(void **state)
 		g_string_append_printf(msg, "%s%zu", hidden[i][0], i);
 		g_string_append_printf(shown, "%s%zu", hidden[i][1], i);
 	}
-	len = reply_encode(reply + 4, sizeof(reply) - 4, false, false,
-			   msg->str);
+	len =
+	    reply_encode(reply + 4, sizeof(reply) - 4, false, false, msg->str);
 	n = (uint32_t)len;
 	memcpy(reply, &n, 4);
 	stack("encoding=dbus");
@@ -373,8 +377,7 @@ static void login_by_a_capable_service(void)
 	c.data[0].permitted = c.data[0].effective = c.data[0].inheritable =
 	    both;
 	if (syscall(SYS_capset, &c.header, c.data) < 0 ||
-	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0) <
-		0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETUID, 0, 0) < 0 ||
 	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SETGID, 0, 0) < 0)
 		_exit(3);
 	_exit(t_login("login", "alice", "hunter2", NULL) == PAM_SUCCESS ? 0

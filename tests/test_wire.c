@@ -367,7 +367,10 @@ static void user_name_with_a_line_separator_sends_nothing(void **state)
 	(void)state;
 	stack_default();
 
-	t_login("login", "eve\xe2\x80\xa8" "FAKE LINE", "hunter2", NULL);
+	t_login("login",
+		"eve\xe2\x80\xa8"
+		"FAKE LINE",
+		"hunter2", NULL);
 
 	assert_no_frame();
 	assert_logged("holds a control or hidden character; nothing sent");
