@@ -8,8 +8,8 @@
 set -eu
 build_pkgs="make gcc pkg-config libpam0g-dev libpam-modules libdbus-1-dev libglib2.0-dev libcmocka-dev libcrypt-dev"
 demo_pkgs="$build_pkgs pamtester"
-# The tiers that any user can run: man, flags, fuzz, valgrind.
-any_pkgs="mandoc groff-base clang libfuzzer-14-dev dpkg-dev valgrind"
+# The tiers that any user can run: man, shape, flags, fuzz, valgrind.
+any_pkgs="mandoc groff-base universal-ctags python3 clang libfuzzer-14-dev dpkg-dev valgrind"
 # The root tiers: real programs, the i386 tree of the identity tier, and
 # the deb tier's tools (dpkg-buildpackage with dh, lintian).
 root_pkgs="pamtester libpam-wrapper util-linux mmdebstrap login passwd openssh-client libwrap0 sshpass dbus-daemon libgck-1-0 libgcr-base-3-1 debhelper lintian"

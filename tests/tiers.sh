@@ -8,9 +8,10 @@
 #
 #   unit      anyone, offline: the module's functions, pam_oo7.c included
 #   user      anyone, offline: real libpam, the user who runs it
-#   man, exports, flags, fuzz, dist
-#             anyone, offline: the page, the exports and links, the
-#             packagers' flag sets, libFuzzer, the release tarball
+#   man, exports, shape, flags, fuzz, dist
+#             anyone, offline: the page, the exports and links, no call
+#             chain from a hook deeper than 10, the packagers' flag sets,
+#             libFuzzer, the release tarball
 #   root, identity, valgrind, asan
 #             root: other uids, namespaces, real Debian programs; the
 #             greeters' and lockers' packages downloaded once (network)
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 top=$PWD
 logs=$top/build/logs
 mkdir -p "$logs"
-all="unit user man exports flags fuzz dist root identity valgrind asan deb"
+all="unit user man exports shape flags fuzz dist root identity valgrind asan deb"
 tiers=${TIERS:-$all}
 check_all=${CHECK_ALL:-0}
 is_root=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
@@ -67,6 +68,8 @@ why_not() {
 		p=$(lacking mandoc groff-base) && [ -n "$p" ] && echo "$p missing" ;;
 	exports)
 		command -v readelf >/dev/null || echo "binutils missing" ;;
+	shape)
+		p=$(lacking universal-ctags python3) && [ -n "$p" ] && echo "$p missing" ;;
 	flags)
 		p=$(lacking clang dpkg-dev) && [ -n "$p" ] && echo "$p missing" ;;
 	fuzz)
