@@ -1654,21 +1654,20 @@ static enum oo7_result read_reply(pam_handle_t *pamh, const struct oo7_opts *o,
 /* ---- delivery ---- */
 
 /*
- * One attempt, in c->enc: the frame to the user's daemon on c->fd, before
- * c->deadline. Returns OO7_SENT (c->fd is then open for the reply) or
- * OO7_FAILED (logged). Wipes the frame.
+ * One attempt, in c->enc: frame f (encoded here when it is empty) to the
+ * user's daemon on c->fd, before c->deadline. Returns OO7_SENT (c->fd is
+ * then open for the reply) or OO7_FAILED (logged). Wipes the frame.
  */
 static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
 				  const struct oo7_request *req,
-				  struct oo7_conn *c)
+				  struct oo7_conn *c, struct oo7_frame *f)
 {
-	struct oo7_frame frame;
 	ssize_t n;
 
-	if (encode_frame(pamh, c->enc, req, &frame) < 0)
+	if (!f->data && encode_frame(pamh, c->enc, req, f) < 0)
 		return OO7_FAILED;
-	n = io_all(c->fd, frame.data, frame.len, true, c->deadline);
-	free_frame(&frame); /* the last use of the secrets */
+	n = io_all(c->fd, f->data, f->len, true, c->deadline);
+	free_frame(f); /* the last use of the secrets */
 	if (n < 0) {
 		oo7_log(pamh, LOG_WARNING,
 			"Failed to send the request to %s: %s", c->path,
@@ -1689,7 +1688,9 @@ static enum oo7_result deliver_in(pam_handle_t *pamh, const struct oo7_opts *o,
  * oo7 0.6 unlinks its socket once it has handled a connection. The frame
  * follows the connect at once, so that the daemon finds it waiting when it
  * accepts: a daemon that has to sleep again for it costs a wake-up,
- * measured here at 60 us. Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED.
+ * measured here at 60 us. The first frame is made before any connection:
+ * one that cannot be made (a field over 64 MiB) costs no daemon a
+ * connection. Returns OO7_SENT, OO7_NO_DAEMON or OO7_FAILED.
  */
 static enum oo7_result send_once(pam_handle_t *pamh, const struct oo7_opts *o,
 				 const struct oo7_request *req,
@@ -1698,18 +1699,21 @@ static enum oo7_result send_once(pam_handle_t *pamh, const struct oo7_opts *o,
 	struct oo7_conn c[2] = {
 	    {.fd = -1, .deadline = deadline, .enc = o->encoding},
 	    {.fd = -1, .deadline = deadline, .enc = OO7_ENC_DBUS}};
+	struct oo7_frame frame;
 	enum oo7_result r;
 	int tries;
 
 	/* in this order: a daemon that accepts one at a time takes the first */
 	if (o->encoding == OO7_ENC_AUTO)
 		c[0].enc = OO7_ENC_GVARIANT;
+	if (encode_frame(pamh, c[0].enc, req, &frame) < 0)
+		return OO7_FAILED;
 	r = open_daemon(pamh, o, req->pw, true, &c[0]);
 	if (r == OO7_SENT && o->encoding == OO7_ENC_AUTO)
 		open_daemon(pamh, o, req->pw, true, &c[1]);
 	tries = r != OO7_SENT ? 0 : c[1].fd >= 0 ? 2 : 1;
 	for (int i = 0; i < tries; i++) {
-		r = deliver_in(pamh, o, req, &c[i]);
+		r = deliver_in(pamh, o, req, &c[i], &frame);
 		if (r == OO7_SENT)
 			r = read_reply(pamh, o, req->op, &c[i]);
 		close(c[i].fd);
@@ -1727,6 +1731,7 @@ static enum oo7_result send_once(pam_handle_t *pamh, const struct oo7_opts *o,
 	for (int i = 0; i < 2; i++)
 		if (c[i].fd >= 0)
 			close(c[i].fd);
+	free_frame(&frame); /* not sent: no daemon */
 	return r == OO7_UNREAD ? OO7_SENT : r;
 }
 

@@ -849,6 +849,45 @@ static void header_path_longer_than_a_bus_name_is_skipped(void **s)
 	free(path);
 }
 
+/*
+ * A request too long for the wire reaches no daemon: its frame is made
+ * before the connection, so a daemon is never left a connection with
+ * nothing on it, whatever encoding= says.
+ */
+static void request_too_long_for_the_wire_opens_no_connection(void **s)
+{
+	static const enum oo7_encoding encodings[] = {
+	    OO7_ENC_DBUS, OO7_ENC_GVARIANT, OO7_ENC_AUTO};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[] = "/tmp/pam_oo7-unit.XXXXXX";
+	struct passwd *pw = getpwuid(geteuid());
+	char *big = repeated('p', OO7_FIELD_MAX + 1);
+	struct oo7_request req = {
+	    .op = OO7_OP_UNLOCK, .pw = pw, .old = "", .new = big};
+	struct oo7_opts o = {.timeout_ms = 2000, .socket = sa.sun_path};
+	int fd;
+
+	(void)s;
+	assert_non_null(pw);
+	req.user = pw->pw_name;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/pam.sock", dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	for (size_t i = 0; i < N_ELEMS(encodings); i++) {
+		o.encoding = encodings[i];
+		assert_int_equal(send_once(NULL, &o, &req, deadline_of(&o)),
+				 OO7_FAILED);
+		assert_int_equal(accept(fd, NULL, NULL), -1);
+		assert_int_equal(errno, EAGAIN);
+	}
+	close(fd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	free(big);
+}
+
 /* Whatever bus_parse says of b, it stays within it. */
 static void assert_parse_stays_inside(const uint8_t *b, size_t n)
 {
@@ -1523,6 +1562,8 @@ int main(int argc, char **argv)
 		NULL),
 	    cmocka_unit_test_setup_teardown(
 		header_path_longer_than_a_bus_name_is_skipped, setup, NULL),
+	    cmocka_unit_test_setup_teardown(
+		request_too_long_for_the_wire_opens_no_connection, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
 		corrupt_messages_are_never_read_past_their_end, setup, NULL),
 	    cmocka_unit_test_setup_teardown(
