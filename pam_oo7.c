@@ -2204,9 +2204,8 @@ static int fork_start(pam_handle_t *pamh, const struct oo7_opts *o,
 		start_grandchild(&sp, st->pw, deadline);
 	if (r == 0)
 		exec_daemon(&sp, st->pw, sp.status_fd);
-	/* it keeps the deadline itself: killed only past the margin */
 	if (r > 0 && stays)
-		end_child(&mid, 0, deadline + OO7_KILL_WAIT_NS);
+		end_child(&mid, 0, deadline);
 	finish_spawn(&sp);
 	if (r > 0 && sp.in >= 0 &&
 	    io_all(sp.in, (void *)st->password, strlen(st->password), true,
