@@ -1234,21 +1234,24 @@ static void close_fds_from(int first, unsigned int flags)
 
 /*
  * In a child: stdin from in (or /dev/null), stdout and stderr on
- * /dev/null, fd keep moved to 3, every other fd closed (at exec with
+ * /dev/null, fd *keep copied to 3, every other fd closed (at exec with
  * CLOSE_RANGE_CLOEXEC). The sources are lifted above 3 first: a host that
  * runs with 0..2 closed hands us fds in that range, and a dup2 of an fd
- * onto itself would keep its close-on-exec. 0 or -errno.
+ * onto itself would keep its close-on-exec. *keep is the lifted copy from
+ * then on, so that a failure can still be reported on it. 0 or -errno.
  */
-static int setup_fds(int in, int keep, unsigned int flags)
+static int setup_fds(int in, int *keep, unsigned int flags)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), lifted;
 
-	if (null < 0 || (null = fcntl(null, F_DUPFD_CLOEXEC, 4)) < 0 ||
-	    (keep = fcntl(keep, F_DUPFD_CLOEXEC, 4)) < 0)
+	if ((lifted = fcntl(*keep, F_DUPFD_CLOEXEC, 4)) < 0)
+		return -errno;
+	*keep = lifted;
+	if (null < 0 || (null = fcntl(null, F_DUPFD_CLOEXEC, 4)) < 0)
 		return -errno;
 	in = in >= 0 ? fcntl(in, F_DUPFD_CLOEXEC, 4) : null;
 	if (in < 0 || dup2(in, 0) != 0 || dup2(null, 1) != 1 ||
-	    dup2(null, 2) != 2 || dup3(keep, 3, O_CLOEXEC) != 3)
+	    dup2(null, 2) != 2 || dup3(*keep, 3, O_CLOEXEC) != 3)
 		return -errno;
 	close_fds_from(4, flags);
 	return 0;
@@ -2019,19 +2022,17 @@ static void set_all_signals(void (*handler)(int))
  * signal (a blocked signal is kept pending even when ignored; setting
  * SIG_IGN drops what the host's process group was sent meanwhile), then
  * default handlers, an empty mask, and exec. Never returns; a failure
- * writes its errno on status, lifted above 3 first (the host may have had
- * 0..2 closed), which exec closes.
+ * writes its errno on status (its copy above 3 once setup_fds has made
+ * it: the host may have had 0..2 closed), which exec closes.
  */
 static void exec_daemon(const struct oo7_spawn *sp, const struct passwd *pw,
 			int status)
 {
-	int lifted = fcntl(status, F_DUPFD_CLOEXEC, 4), err;
 	sigset_t none;
+	int err;
 
-	if (lifted >= 0)
-		status = lifted;
 	umask(077);
-	err = setup_fds(sp->stdin_fd, status, CLOSE_RANGE_CLOEXEC);
+	err = setup_fds(sp->stdin_fd, &status, CLOSE_RANGE_CLOEXEC);
 	err = err ?: become_user_fully(pw, sp->groups, sp->ngroups);
 	if (!err && setsid() < 0)
 		err = -errno;
@@ -2658,7 +2659,7 @@ static void ask_bus(pam_handle_t *pamh, const struct passwd *pw,
 	if (r == 0) {
 		/* the host's memory is here, the kept password with it */
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-		if (setup_fds(-1, sv[1], 0) < 0)
+		if (setup_fds(-1, &sv[1], 0) < 0)
 			_exit(1);
 		if (become_user_fully(pw, &pw->pw_gid, 1) == 0 &&
 		    (c.fd = connect_socket(path, deadline)) >= 0)
